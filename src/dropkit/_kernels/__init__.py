@@ -1,0 +1,1 @@
+"""Private machinery: mask generation and mask application shared by the functional layer."""

@@ -1,0 +1,67 @@
+"""Standard (inverted) dropout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from dropkit._kernels.masks import apply_keep_mask, bernoulli_mask, zeros_with_zero_gradient
+from dropkit._validation import check_floating, check_generator, check_probability, normalize_dims
+
+
+def dropout(
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    broadcast_dims: int | Iterable[int] = (),
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Zero each element with probability ``p`` and scale the survivors by ``1 / (1 - p)``.
+
+    Inverted dropout from Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
+    Overfitting", JMLR 15, 2014 (https://jmlr.org/papers/v15/srivastava14a.html). The expected
+    value of every element is unchanged, so evaluation uses the input as it is.
+
+    Args:
+        x: a floating-point tensor of any shape.
+        p: probability of zeroing an element, in [0, 1].
+        training: apply dropout only when True; otherwise return ``x`` unchanged.
+        broadcast_dims: dims along which one mask value is shared (negative dims allowed), like
+            Keras' ``noise_shape``: ``broadcast_dims=1`` on (N, L, C) input drops the same features
+            at every position of a sequence.
+        generator: the torch generator to draw the mask from (the global one when None).
+
+    Shape:
+        - Input: ``(*)``, any shape.
+        - Output: ``(*)``, same shape as the input.
+
+    Returns:
+        ``x`` itself when ``training`` is False or ``p == 0``; zeros (with zero gradient) when
+        ``p == 1``; otherwise a new tensor. Dropped elements are exactly 0, also where ``x`` is
+        infinite. Backward keeps a boolean mask (one byte per mask element), not a float copy.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> x = torch.ones(2, 4)
+        >>> y = dk.functional.dropout(x, p=0.5, generator=torch.Generator().manual_seed(0))
+        >>> sorted(set(y.flatten().tolist()))  # dropped, or scaled by 1 / (1 - 0.5)
+        [0.0, 2.0]
+        >>> shared = dk.functional.dropout(torch.ones(2, 3, 4), p=0.5, broadcast_dims=1)
+        >>> bool((shared == shared[:, :1]).all())  # one mask value per (sample, feature)
+        True
+    """
+    check_floating(x)
+    p = check_probability(p)
+    dims = normalize_dims(broadcast_dims, x.dim())
+    check_generator(generator, x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return zeros_with_zero_gradient(x)
+    mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
+    mask = bernoulli_mask(mask_shape, 1.0 - p, x.device, generator)
+    return apply_keep_mask(x, mask, 1.0 / (1.0 - p))

@@ -1,0 +1,89 @@
+"""Module forms of DropBlock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+from dropkit.functional.drop_block import block_sizes, drop_block
+from dropkit.nn._base import RateModule, check_module_rank
+
+
+class _DropBlock(RateModule):
+    dropout_kind = "block"
+    rank: int
+    shape: str
+
+    def __init__(
+        self, p: float = 0.1, block_size: int | Sequence[int] = 7, shared_channels: bool = False
+    ) -> None:
+        super().__init__(p)
+        self.block_size = block_sizes(block_size, self.rank - 2)
+        self.shared_channels = bool(shared_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_module_rank(self, x, self.rank, self.shape)
+        return drop_block(
+            x, self.p, self.block_size, self.training, shared_channels=self.shared_channels
+        )
+
+    def extra_repr(self) -> str:
+        sizes = set(self.block_size)
+        block = self.block_size[0] if len(sizes) == 1 else self.block_size
+        return f"p={self.p}, block_size={block}, shared_channels={self.shared_channels}"
+
+
+class DropBlock2d(_DropBlock):
+    """DropBlock on ``(N, C, H, W)`` feature maps: zero ``block_size x block_size`` regions.
+
+    Ghiasi, Lin and Le, "DropBlock: A regularization method for convolutional networks", NeurIPS
+    2018 (https://arxiv.org/abs/1810.12890). See :func:`dropkit.functional.drop_block` for the
+    exact semantics. The paper schedules the rate linearly from 0 to its final value over training
+    (a fixed rate "does not work well"): use ``dropkit.schedules.linear`` or assign ``module.p``.
+
+    Args:
+        p: target fraction of dropped units, in [0, 1].
+        block_size: side of the square block (or ``(height, width)``), clipped to the feature size.
+        shared_channels: one mask per sample shared by all channels instead of one per channel.
+
+    Shape:
+        - Input: ``(N, C, H, W)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> layer = dk.DropBlock2d(p=0.1, block_size=7)
+        >>> layer
+        DropBlock2d(p=0.1, block_size=7, shared_channels=False)
+        >>> layer(torch.randn(2, 16, 14, 14)).shape
+        torch.Size([2, 16, 14, 14])
+    """
+
+    rank = 4
+    shape = "(N, C, H, W)"
+
+
+class DropBlock3d(_DropBlock):
+    """DropBlock on ``(N, C, D, H, W)`` volumes: zero ``block_size`` cubes.
+
+    Ghiasi, Lin and Le 2018 (https://arxiv.org/abs/1810.12890), extended to three spatial dims as
+    for video and volumetric models. See :func:`dropkit.functional.drop_block`.
+
+    Args:
+        p: target fraction of dropped units, in [0, 1].
+        block_size: side of the cubic block (or ``(depth, height, width)``).
+        shared_channels: one mask per sample shared by all channels instead of one per channel.
+
+    Shape:
+        - Input: ``(N, C, D, H, W)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> dk.DropBlock3d(p=0.1, block_size=3)(torch.randn(2, 4, 6, 6, 6)).shape
+        torch.Size([2, 4, 6, 6, 6])
+    """
+
+    rank = 5
+    shape = "(N, C, D, H, W)"

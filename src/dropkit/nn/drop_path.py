@@ -1,0 +1,46 @@
+"""Module form of stochastic depth."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from dropkit._validation import check_choice
+from dropkit.functional.drop_path import DROP_PATH_MODES, drop_path
+from dropkit.nn._base import RateModule
+
+
+class DropPath(RateModule):
+    """Stochastic depth: drop a residual branch for whole samples (or the whole batch).
+
+    Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016
+    (https://arxiv.org/abs/1603.09382). Put it on the branch: ``x + drop_path(f(x))``. See
+    :func:`dropkit.functional.drop_path`; :func:`dropkit.depth_rates` gives the linear rule.
+
+    Args:
+        p: probability of dropping the branch, in [0, 1].
+        mode: ``"row"`` (one decision per sample) or ``"batch"`` (one for the batch).
+
+    Shape:
+        - Input: ``(N, *)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> block = torch.nn.Linear(8, 8)
+        >>> drop = dk.DropPath(0.1)
+        >>> x = torch.randn(4, 8)
+        >>> (x + drop(block(x))).shape
+        torch.Size([4, 8])
+    """
+
+    dropout_kind = "path"
+
+    def __init__(self, p: float = 0.1, mode: str = "row") -> None:
+        super().__init__(p)
+        self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return drop_path(x, self.p, self.training, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"

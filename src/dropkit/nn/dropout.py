@@ -1,0 +1,53 @@
+"""Module form of standard dropout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from torch import Tensor
+
+from dropkit.functional.dropout import dropout
+from dropkit.nn._base import RateModule
+
+
+class Dropout(RateModule):
+    """Inverted dropout: zero elements with probability ``p``, scale survivors by ``1 / (1 - p)``.
+
+    Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR 15,
+    2014 (https://jmlr.org/papers/v15/srivastava14a.html). See :func:`dropkit.functional.dropout`.
+
+    Args:
+        p: probability of zeroing an element, in [0, 1]; may be reassigned (``module.p = 0.2``).
+        broadcast_dims: dims along which one mask value is shared (negative dims allowed), as
+            Keras' ``noise_shape``; fixed at construction, checked against each input.
+
+    Shape:
+        - Input: ``(*)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> layer = dk.Dropout(0.2)
+        >>> layer
+        Dropout(p=0.2)
+        >>> layer(torch.ones(3, 5)).shape
+        torch.Size([3, 5])
+        >>> bool((layer.eval()(torch.ones(3, 5)) == 1).all())  # identity in eval
+        True
+    """
+
+    def __init__(self, p: float = 0.5, broadcast_dims: int | Iterable[int] = ()) -> None:
+        super().__init__(p)
+        dims = (broadcast_dims,) if isinstance(broadcast_dims, int) else tuple(broadcast_dims)
+        for dim in dims:
+            if isinstance(dim, bool) or not isinstance(dim, int):
+                raise TypeError(f"broadcast_dims must contain ints, got {broadcast_dims!r}")
+        self.broadcast_dims = dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training, broadcast_dims=self.broadcast_dims)
+
+    def extra_repr(self) -> str:
+        if self.broadcast_dims:
+            return f"p={self.p}, broadcast_dims={self.broadcast_dims}"
+        return f"p={self.p}"

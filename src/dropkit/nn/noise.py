@@ -1,0 +1,102 @@
+"""Module forms of Gaussian dropout, alpha dropout and Gaussian noise."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from dropkit._validation import check_non_negative
+from dropkit.functional.noise import alpha_dropout, gaussian_dropout, gaussian_noise
+from dropkit.nn._base import RateModule
+
+
+class GaussianDropout(RateModule):
+    """Multiply activations by ``N(1, p / (1 - p))`` noise during training.
+
+    Srivastava et al. 2014, Section 10 (https://jmlr.org/papers/v15/srivastava14a.html); see
+    :func:`dropkit.functional.gaussian_dropout`.
+
+    Args:
+        p: the equivalent drop probability, in [0, 1].
+
+    Shape:
+        - Input: ``(*)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> dk.GaussianDropout(0.3)(torch.ones(2, 3)).shape
+        torch.Size([2, 3])
+    """
+
+    dropout_kind = "noise"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return gaussian_dropout(x, self.p, self.training)
+
+
+class AlphaDropout(RateModule):
+    """Dropout that keeps the zero mean and unit variance of SELU activations.
+
+    Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017
+    (https://arxiv.org/abs/1706.02515); see :func:`dropkit.functional.alpha_dropout`.
+
+    Args:
+        p: probability of dropping an element, in [0, 1].
+
+    Shape:
+        - Input: ``(*)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.SELU(), dk.AlphaDropout(0.1))
+        >>> net(torch.randn(2, 4)).shape
+        torch.Size([2, 4])
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return alpha_dropout(x, self.p, self.training)
+
+
+class GaussianNoise(nn.Module):
+    """Add ``N(0, std^2)`` noise to activations during training.
+
+    Bishop, "Training with Noise is Equivalent to Tikhonov Regularization", Neural Computation
+    7(1), 1995; see :func:`dropkit.functional.gaussian_noise`.
+
+    Args:
+        std: the noise's standard deviation, >= 0; may be reassigned.
+
+    Shape:
+        - Input: ``(*)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> dk.GaussianNoise(0.1)
+        GaussianNoise(std=0.1)
+    """
+
+    dropout_kind: ClassVar[str] = "noise"
+    _std: float
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.std = std
+
+    @property
+    def std(self) -> float:
+        """The noise's standard deviation."""
+        return self._std
+
+    @std.setter
+    def std(self, value: float) -> None:
+        self._std = check_non_negative(value, "std")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return gaussian_noise(x, self.std, self.training)
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"

@@ -1,0 +1,27 @@
+"""Shared test helpers: tolerances taken from the distribution under test."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+def binomial_tolerance(probability: float, count: int, sigmas: float = 5.0) -> float:
+    """Allowed |observed fraction - probability| for ``count`` Bernoulli draws."""
+    return sigmas * math.sqrt(probability * (1.0 - probability) / count)
+
+
+def assert_fraction(observed: float, probability: float, count: int, sigmas: float = 5.0) -> None:
+    tolerance = binomial_tolerance(probability, count, sigmas)
+    assert abs(observed - probability) <= tolerance, (
+        f"fraction {observed:.5f} is more than {sigmas} sigma ({tolerance:.5f}) "
+        f"from {probability} over {count} draws"
+    )
+
+
+def generator(seed: int = 0, device: str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)

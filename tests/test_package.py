@@ -1,0 +1,38 @@
+"""The package imports fast, with torch and numpy only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dropkit as dk
+
+OPTIONAL = (
+    "optuna",
+    "matplotlib",
+    "rich",
+    "sklearn",
+    "transformers",
+    "pytorch_lightning",
+    "triton",
+    "pandas",
+)
+
+
+def test_import_loads_no_optional_package() -> None:
+    code = (
+        "import sys, dropkit; "
+        f"print(','.join(name for name in {OPTIONAL!r} if name in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", f"import dropkit loaded: {result.stdout.strip()}"
+
+
+def test_public_names_resolve() -> None:
+    for name in dk.__all__:
+        assert getattr(dk, name) is not None, name
+    for name in dk.functional.__all__:
+        assert callable(getattr(dk.functional, name)), name
+    assert dk.__version__

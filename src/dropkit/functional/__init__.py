@@ -5,17 +5,26 @@ and keyword-only options including ``generator``.
 """
 
 from dropkit.functional.drop_block import drop_block
+from dropkit.functional.drop_connect import drop_connect, drop_connect_gaussian
 from dropkit.functional.drop_path import drop_path
 from dropkit.functional.dropout import dropout
+from dropkit.functional.embedding import embedding_dropout
+from dropkit.functional.locked import locked_dropout
 from dropkit.functional.noise import alpha_dropout, gaussian_dropout, gaussian_noise
 from dropkit.functional.spatial import spatial_dropout
+from dropkit.functional.targeted import targeted_dropout
 
 __all__ = [
     "alpha_dropout",
     "drop_block",
+    "drop_connect",
+    "drop_connect_gaussian",
     "drop_path",
     "dropout",
+    "embedding_dropout",
     "gaussian_dropout",
     "gaussian_noise",
+    "locked_dropout",
     "spatial_dropout",
+    "targeted_dropout",
 ]

@@ -1,0 +1,367 @@
+"""Remove, after targeted dropout training, the weights and units it targeted."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import prune as torch_prune
+
+from dropkit.functional.targeted import targeted_mask
+from dropkit.nn.concrete import ConcreteDropout
+from dropkit.nn.drop_block import DropBlock2d, DropBlock3d
+from dropkit.nn.drop_connect import DropConnect
+from dropkit.nn.drop_path import DropPath
+from dropkit.nn.dropout import Dropout
+from dropkit.nn.locked import LockedDropout
+from dropkit.nn.noise import AlphaDropout, GaussianDropout, GaussianNoise
+from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
+from dropkit.nn.targeted import TargetedDropout
+
+#: Modules between two layers that act on each unit separately and keep the unit count.
+ELEMENTWISE = (
+    nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
+    nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
+    nn.Softsign, nn.LogSigmoid, nn.Tanhshrink,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+    Dropout, SpatialDropout1d, SpatialDropout2d, SpatialDropout3d, DropBlock2d, DropBlock3d,
+    DropPath, GaussianDropout, AlphaDropout, GaussianNoise, LockedDropout,
+)  # fmt: skip
+#: Pooling keeps channels and maps a constant channel to the same constant.
+POOLING = (
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+)  # fmt: skip
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WRAPPERS = (DropConnect, TargetedDropout, ConcreteDropout)
+
+
+@dataclass(frozen=True)
+class LayerPruning:
+    """What :func:`prune` did to one targeted-dropout layer.
+
+    Attributes:
+        name: the layer's qualified name in the model.
+        mode: ``"weight"`` or ``"unit"``.
+        shape_before: the weight's shape before pruning.
+        shape_after: the weight's shape after pruning (smaller when units were removed).
+        sparsity: the fraction of the layer's original weights that are now zero or gone.
+        units_removed: output units (rows, channels) removed or zeroed (unit mode).
+        trimmed: names of the following layers whose inputs were cut to match.
+        note: how the units were handled when they could not be removed.
+    """
+
+    name: str
+    mode: str
+    shape_before: tuple[int, ...]
+    shape_after: tuple[int, ...]
+    sparsity: float
+    units_removed: int = 0
+    trimmed: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass
+class PruneReport:
+    """The per-layer record of :func:`prune`: iterable over :class:`LayerPruning`, a table as text.
+
+    Attributes:
+        layers: one entry per pruned layer, in model order.
+        parameters_before: the model's parameter count before pruning.
+        parameters_after: the parameter count after (removing units shrinks it; zeroing does not).
+    """
+
+    layers: list[LayerPruning] = field(default_factory=list)
+    parameters_before: int = 0
+    parameters_after: int = 0
+
+    def __iter__(self) -> Iterator[LayerPruning]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __str__(self) -> str:
+        lines = [f"{'layer':<24} {'mode':<6} {'shape':<28} sparsity"]
+        for layer in self.layers:
+            shape = f"{layer.shape_before} -> {layer.shape_after}"
+            lines.append(f"{layer.name:<24} {layer.mode:<6} {shape:<28} {layer.sparsity:.1%}")
+            if layer.note:
+                lines.append(f"  {layer.note}")
+        lines.append(f"parameters: {self.parameters_before} -> {self.parameters_after}")
+        return "\n".join(lines)
+
+
+class PruneResult(NamedTuple):
+    """The pruned model and its :class:`PruneReport`; unpacks as ``model, report``."""
+
+    model: nn.Module
+    report: PruneReport
+
+
+def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
+    """Remove for good the weights or units that each :class:`dropkit.TargetedDropout` targets.
+
+    Gomez et al., "Learning Sparse Networks Using Targeted Dropout", 2019
+    (https://arxiv.org/abs/1905.13678): training with targeted dropout makes the network robust to
+    losing its targeted set, which is then pruned. The set is computed from the current weights
+    as in training (for a layer whose inputs an earlier removal cut, from the weights that remain),
+    and each wrapper is replaced by its plain layer:
+
+    - ``mode="weight"``: the targeted weights are zeroed by a mask that stays through further
+      training (:func:`torch.nn.utils.prune.custom_from_mask`: the layer gets ``weight_orig`` and
+      ``weight_mask``; :func:`torch.nn.utils.prune.remove` makes it plain).
+    - ``mode="unit"``: the targeted units are removed, giving a smaller layer (fewer
+      ``out_features`` or ``out_channels``). Inside an ``nn.Sequential`` chain (nested ones too) the
+      following layers are cut to match: element-wise activations, dropout and pooling pass through,
+      BatchNorm loses those channels, ``nn.Flatten`` is followed, and the next linear or convolution
+      loses those inputs. A removed unit still gave a constant (its bias through the layers in
+      between); that constant is folded into the next layer's bias, so in evaluation the pruned
+      model computes what the model with those units dropped computed (exactly for a following
+      linear layer or unpadded convolution; a padded convolution differs at the borders). Where no
+      such chain leads on (the model's last layer, a grouped convolution, an unknown module in
+      between), the units are zeroed by a mask instead, and the report says so.
+
+    Args:
+        model: the trained model holding :class:`dropkit.TargetedDropout` layers (or one itself).
+        inplace: modify ``model`` itself; by default a deep copy is pruned and ``model`` stays.
+
+    Returns:
+        ``(model, report)``: the pruned model and a :class:`PruneReport` with the sparsity reached
+        per layer.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> _ = torch.manual_seed(0)
+        >>> net = torch.nn.Sequential(
+        ...     dk.TargetedDropout(torch.nn.Linear(8, 16), gamma=0.5, alpha=0.5, mode="unit"),
+        ...     torch.nn.ReLU(),
+        ...     dk.TargetedDropout(torch.nn.Linear(16, 4), gamma=0.75, alpha=0.5),
+        ... )
+        >>> pruned, report = dk.prune(net)
+        >>> pruned
+        Sequential(
+          (0): Linear(in_features=8, out_features=8, bias=True)
+          (1): ReLU()
+          (2): Linear(in_features=8, out_features=4, bias=True)
+        )
+        >>> [round(layer.sparsity, 2) for layer in report]
+        [0.5, 0.75]
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"prune needs an nn.Module, got {type(model).__name__}")
+    if not inplace:
+        model = copy.deepcopy(model)
+    report = PruneReport(parameters_before=_parameter_count(model))
+    targets = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, TargetedDropout)
+    }
+    for name, wrapper in targets.items():
+        layer = wrapper.module
+        mask = targeted_mask(layer.weight, wrapper.gamma, wrapper.mode)
+        shape_before = tuple(layer.weight.shape)
+        if wrapper.mode == "weight":
+            torch_prune.custom_from_mask(layer, "weight", ~mask)
+            entry = LayerPruning(name, "weight", shape_before, shape_before, _zero_fraction(layer))
+        else:
+            entry = _prune_units(model, name, wrapper, mask.flatten(1).any(dim=1))
+        report.layers.append(entry)
+        model = _replace(model, name, layer)
+    report.parameters_after = _parameter_count(model)
+    return PruneResult(model, report)
+
+
+def _prune_units(
+    model: nn.Module, name: str, wrapper: TargetedDropout, units: Tensor
+) -> LayerPruning:
+    layer: Any = wrapper.module
+    shape_before = tuple(layer.weight.shape)
+    count = int(units.sum())
+    follow = _following(model, name)
+    note = ""
+    if count == 0:
+        return LayerPruning(name, "unit", shape_before, shape_before, 0.0)
+    if isinstance(layer, CONVOLUTIONS) and layer.groups != 1:
+        follow = None
+        note = "grouped convolution: units zeroed, not removed"
+    if follow is not None:
+        plan = _plan(layer, follow)
+        if plan is None:
+            note = "no following layer to trim in an nn.Sequential: units zeroed, not removed"
+        else:
+            between, consumer_name, consumer, spatial = plan
+            _remove_units(layer, between, consumer, spatial, units)
+            total = shape_before[0] * layer.weight[0].numel()
+            sparsity = 1.0 - layer.weight.numel() / total
+            norms = tuple(n for n, m in between if isinstance(m, nn.modules.batchnorm._BatchNorm))
+            shape_after = tuple(layer.weight.shape)
+            trimmed = (*norms, consumer_name)
+            return LayerPruning(name, "unit", shape_before, shape_after, sparsity, count, trimmed)
+    elif not note:
+        note = "not inside an nn.Sequential chain: units zeroed, not removed"
+    keep = (~units).reshape(-1, *([1] * (layer.weight.dim() - 1))).expand_as(layer.weight)
+    torch_prune.custom_from_mask(layer, "weight", keep.clone())
+    return LayerPruning(
+        name, "unit", shape_before, shape_before, _zero_fraction(layer), count, (), note
+    )
+
+
+def _following(model: nn.Module, name: str) -> list[tuple[str, nn.Module]] | None:
+    """The leaf modules after ``name`` in its chain of (nested) ``nn.Sequential``; None if none."""
+    modules = dict(model.named_modules())
+    result: list[tuple[str, nn.Module]] = []
+    current = name
+    found = False
+    while current:
+        parent_name, _, child = current.rpartition(".")
+        parent = modules[parent_name]
+        if not isinstance(parent, nn.Sequential):
+            break
+        found = True
+        keys = list(parent._modules)
+        for key in keys[keys.index(child) + 1 :]:
+            full = f"{parent_name}.{key}" if parent_name else key
+            child_module = parent._modules[key]
+            if child_module is not None:
+                result.extend(_leaves(full, child_module))
+        current = parent_name
+    return result if found else None
+
+
+def _leaves(name: str, module: nn.Module) -> list[tuple[str, nn.Module]]:
+    if isinstance(module, nn.Sequential):
+        out: list[tuple[str, nn.Module]] = []
+        for key, child in module._modules.items():
+            if child is not None:
+                out.extend(_leaves(f"{name}.{key}", child))
+        return out
+    return [(name, module)]
+
+
+def _weight_layer(module: nn.Module) -> Any:
+    if isinstance(module, (nn.Linear, *CONVOLUTIONS)):
+        return module
+    if isinstance(module, WRAPPERS) and isinstance(module.module, (nn.Linear, *CONVOLUTIONS)):
+        return module.module
+    return None
+
+
+def _plan(
+    layer: Any, follow: list[tuple[str, nn.Module]]
+) -> tuple[list[tuple[str, nn.Module]], str, nn.Module, int] | None:
+    """The modules between ``layer`` and the next weight layer, that layer, and the flatten size."""
+    units = layer.weight.shape[0]
+    between: list[tuple[str, nn.Module]] = []
+    flattened = False
+    for name, module in follow:
+        consumer = _weight_layer(module)
+        if consumer is not None:
+            if isinstance(consumer, nn.Linear):
+                if consumer.in_features % units or (
+                    not flattened and consumer.in_features != units
+                ):
+                    return None
+                return between, name, module, consumer.in_features // units
+            if flattened or consumer.groups != 1 or consumer.in_channels != units:
+                return None
+            return between, name, module, 1
+        if isinstance(module, nn.Flatten):
+            if flattened or module.start_dim != 1 or module.end_dim != -1:
+                return None
+            flattened = True
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if module.num_features != units or flattened:
+                return None
+        elif not isinstance(module, (*ELEMENTWISE, *POOLING)):
+            return None
+        between.append((name, module))
+    return None
+
+
+@torch.no_grad()
+def _remove_units(
+    layer: Any,
+    between: list[tuple[str, nn.Module]],
+    wrapper: nn.Module,
+    spatial: int,
+    units: Tensor,
+) -> None:
+    consumer = _weight_layer(wrapper)
+    assert consumer is not None
+    keep = ~units
+    # The constant each removed unit still outputs: its bias through the modules in between.
+    bias = layer.bias if layer.bias is not None else layer.weight.new_zeros(layer.weight.shape[0])
+    value = bias.reshape(1, -1, *([1] * (layer.weight.dim() - 2)))
+    for _, module in between:
+        if isinstance(module, (nn.Flatten, *POOLING)):
+            continue
+        was_training = module.training
+        value = module.eval()(value)
+        module.train(was_training)
+    constant = value.reshape(-1)[units]
+    weight = consumer.weight
+    if isinstance(consumer, nn.Linear):
+        columns = weight.reshape(weight.shape[0], -1, spatial)[:, units].sum(-1)
+    else:
+        columns = weight[:, units].flatten(2).sum(-1)
+    folded = columns @ constant.to(weight.dtype)
+    if bool(folded.any()):
+        if consumer.bias is None:
+            consumer.bias = nn.Parameter(weight.new_zeros(weight.shape[0]))
+        consumer.bias.add_(folded)
+    # Cut the producer's units, BatchNorm's channels and the consumer's inputs.
+    layer.weight = nn.Parameter(layer.weight[keep].clone())
+    if layer.bias is not None:
+        layer.bias = nn.Parameter(layer.bias[keep].clone())
+    kept = int(keep.sum())
+    if isinstance(layer, nn.Linear):
+        layer.out_features = kept
+    else:
+        layer.out_channels = kept
+    for _, module in between:
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            _cut_batch_norm(module, keep)
+    if isinstance(consumer, nn.Linear):
+        columns_kept = keep.repeat_interleave(spatial)
+        consumer.weight = nn.Parameter(weight[:, columns_kept].clone())
+        consumer.in_features = int(columns_kept.sum())
+    else:
+        consumer.weight = nn.Parameter(weight[:, keep].clone())
+        consumer.in_channels = kept
+
+
+def _cut_batch_norm(norm: nn.modules.batchnorm._BatchNorm, keep: Tensor) -> None:
+    for name in ("weight", "bias"):
+        param = getattr(norm, name)
+        if param is not None:
+            setattr(norm, name, nn.Parameter(param[keep].clone()))
+    for name in ("running_mean", "running_var"):
+        buffer = getattr(norm, name)
+        if buffer is not None:
+            setattr(norm, name, buffer[keep].clone())
+    norm.num_features = int(keep.sum())
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> nn.Module:
+    if name == "":
+        return module
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name), child, module)
+    return model
+
+
+def _zero_fraction(layer: Any) -> float:
+    weight = layer.weight
+    return float((weight == 0).sum()) / weight.numel()
+
+
+def _parameter_count(model: nn.Module) -> int:
+    return sum(param.numel() for param in model.parameters())

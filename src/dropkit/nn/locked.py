@@ -1,0 +1,49 @@
+"""Module form of locked (variational) dropout."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from dropkit.functional.locked import locked_dropout
+from dropkit.nn._base import RateModule
+
+
+class LockedDropout(RateModule):
+    """Dropout with one mask per sequence, shared by every time step.
+
+    Gal & Ghahramani, "A Theoretically Grounded Application of Dropout in Recurrent Neural
+    Networks", NeurIPS 2016 (https://arxiv.org/abs/1512.05287); Merity et al. 2018
+    (https://arxiv.org/abs/1708.02182). Put it on the inputs and outputs of recurrent layers. See
+    :func:`dropkit.functional.locked_dropout`.
+
+    Args:
+        p: probability of dropping a feature, in [0, 1]; may be reassigned.
+        batch_first: True for ``(N, T, *)`` input, False for ``(T, N, *)``.
+
+    Shape:
+        - Input: ``(N, T, *)`` or ``(T, N, *)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> layer = dk.LockedDropout(0.3)
+        >>> layer
+        LockedDropout(p=0.3, batch_first=True)
+        >>> y = layer(torch.ones(4, 10, 8))
+        >>> bool((y == y[:, :1]).all())
+        True
+    """
+
+    dropout_kind = "locked"
+
+    def __init__(self, p: float = 0.5, batch_first: bool = True) -> None:
+        super().__init__(p)
+        if not isinstance(batch_first, bool):
+            raise TypeError(f"batch_first must be a bool, got {batch_first!r}")
+        self.batch_first = batch_first
+
+    def forward(self, x: Tensor) -> Tensor:
+        return locked_dropout(x, self.p, self.training, batch_first=self.batch_first)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, batch_first={self.batch_first}"

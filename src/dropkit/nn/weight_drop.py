@@ -1,0 +1,87 @@
+"""WeightDrop: DropConnect on the recurrent weights of an RNN (AWD-LSTM)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from dropkit.functional.drop_connect import drop_connect
+from dropkit.nn._base import RateModule
+
+
+class WeightDrop(RateModule):
+    """Wrap an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` and apply DropConnect to chosen weights.
+
+    Merity et al., "Regularizing and Optimizing LSTM Language Models", ICLR 2018
+    (https://arxiv.org/abs/1708.02182), after Wan et al. 2013. Each forward pass in training draws
+    one mask per named weight (shared by every time step and every sequence of the batch) and runs
+    the network with the dropped weights substituted for its own through
+    :func:`torch.func.functional_call`. The wrapped network's parameters are never deleted or
+    replaced, so its ``state_dict``, ``flatten_parameters()`` and cuDNN path stay as they are, and
+    evaluation equals the plain network. Any module with parameters of those names works (e.g.
+    ``nn.LSTMCell`` with ``weights=("weight_hh",)``).
+
+    Args:
+        module: the recurrent network.
+        p: probability of dropping a weight, in [0, 1]; may be reassigned.
+        weights: names of the parameters to drop (default the first layer's hidden-to-hidden
+            matrix, ``"weight_hh_l0"``).
+
+    Shape:
+        - Input and output: those of the wrapped network.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> lstm = dk.WeightDrop(torch.nn.LSTM(4, 8, batch_first=True), p=0.5)
+        >>> output, (h, c) = lstm(torch.randn(2, 5, 4))
+        >>> output.shape
+        torch.Size([2, 5, 8])
+        >>> sorted(lstm.state_dict())[:2]  # the network's own parameter names
+        ['module.bias_hh_l0', 'module.bias_ih_l0']
+    """
+
+    dropout_kind = "weight"
+
+    def __init__(
+        self, module: nn.Module, p: float = 0.5, weights: Iterable[str] = ("weight_hh_l0",)
+    ) -> None:
+        super().__init__(p)
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"WeightDrop wraps an nn.Module, got {type(module).__name__}")
+        names = (weights,) if isinstance(weights, str) else tuple(weights)
+        if not names:
+            raise ValueError("weights must name at least one parameter, got none")
+        own = dict(module.named_parameters())
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"weights must contain parameter names (str), got {name!r}")
+            if name not in own:
+                available = ", ".join(sorted(own))
+                raise ValueError(
+                    f"weights names {name!r}, which {type(module).__name__} does not have; "
+                    f"its parameters are: {available}"
+                )
+        self.module = module
+        self.weights = names
+
+    def flatten_parameters(self) -> None:
+        """Call the wrapped network's ``flatten_parameters()`` where it has one."""
+        flatten = getattr(self.module, "flatten_parameters", None)
+        if callable(flatten):
+            flatten()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.training or self.p == 0.0:
+            return self.module(*args, **kwargs)
+        dropped: dict[str, Tensor] = {
+            name: drop_connect(self.module.get_parameter(name), self.p, True)
+            for name in self.weights
+        }
+        return functional_call(self.module, dropped, args, kwargs)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, weights={self.weights}"

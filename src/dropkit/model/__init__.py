@@ -1,0 +1,32 @@
+"""Whole-model tooling: find, set and schedule dropout, apply a placement policy, check a model
+for the classic dropout bugs, and sample with MC dropout."""
+
+from dropkit.model import schedules
+from dropkit.model.check import CheckReport, Finding, check
+from dropkit.model.mc import (
+    MCPrediction,
+    expected_calibration_error,
+    mc_dropout,
+    mc_predict,
+    negative_log_likelihood,
+)
+from dropkit.model.schedules import DropoutScheduler
+from dropkit.model.setting import Change, set_dropout
+from dropkit.model.sites import DropoutSite, dropout_sites
+
+__all__ = [
+    "Change",
+    "CheckReport",
+    "DropoutScheduler",
+    "DropoutSite",
+    "Finding",
+    "MCPrediction",
+    "check",
+    "dropout_sites",
+    "expected_calibration_error",
+    "mc_dropout",
+    "mc_predict",
+    "negative_log_likelihood",
+    "schedules",
+    "set_dropout",
+]

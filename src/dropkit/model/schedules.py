@@ -1,0 +1,229 @@
+"""Drop-rate schedules (callables from a step to a rate) and a scheduler that applies them.
+
+Each schedule maps a step count (0, 1, 2, ...) to a rate in [0, 1]; :class:`DropoutScheduler`
+writes the rate into a model through the same path as :func:`dropkit.set_dropout`.
+
+Example:
+    >>> import torch
+    >>> import dropkit as dk
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+    >>> scheduler = dk.DropoutScheduler(net, dk.schedules.linear(0.0, 0.2, steps=4))
+    >>> rates = []
+    >>> for epoch in range(3):
+    ...     scheduler.step()
+    ...     rates.append(net[1].p)
+    >>> rates
+    [0.05, 0.1, 0.15]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from dropkit._validation import check_positive_int, check_probability
+from dropkit.model.setting import Change, select_sites, write_rate
+
+__all__ = ["DropoutScheduler", "constant", "early", "late", "linear"]
+
+
+def check_step(step: int) -> int:
+    """A step count: an int >= 0."""
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise TypeError(f"step must be an int >= 0, got {step!r}")
+    if step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    return step
+
+
+@dataclass(frozen=True)
+class constant:
+    """The same rate at every step.
+
+    Args:
+        p: the rate, in [0, 1].
+
+    Example:
+        >>> import dropkit as dk
+        >>> dk.schedules.constant(0.1)(0), dk.schedules.constant(0.1)(1000)
+        (0.1, 0.1)
+    """
+
+    p: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "p", check_probability(self.p))
+
+    def __call__(self, step: int) -> float:
+        check_step(step)
+        return self.p
+
+
+@dataclass(frozen=True)
+class linear:
+    """A linear ramp from ``start`` at step 0 to ``end`` at step ``steps``, then ``end``.
+
+    The DropBlock ramp of Ghiasi et al. 2018 (https://arxiv.org/abs/1810.12890): the drop rate
+    rises linearly from 0 to its target over training, since a fixed rate "does not work well".
+
+    Args:
+        start: the rate at step 0, in [0, 1].
+        end: the rate from step ``steps`` on, in [0, 1].
+        steps: the length of the ramp, >= 1.
+
+    Example:
+        >>> import dropkit as dk
+        >>> ramp = dk.schedules.linear(0.0, 0.1, steps=4)
+        >>> [ramp(step) for step in range(6)]
+        [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
+    """
+
+    start: float
+    end: float
+    steps: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check_probability(self.start, "start"))
+        object.__setattr__(self, "end", check_probability(self.end, "end"))
+        check_positive_int(self.steps, "steps")
+
+    def __call__(self, step: int) -> float:
+        fraction = min(check_step(step), self.steps) / self.steps
+        return round(self.start + (self.end - self.start) * fraction, 12)
+
+
+@dataclass(frozen=True)
+class early:
+    """Early dropout: ``p`` at step 0, decaying linearly to 0 at step ``until``, 0 after.
+
+    Liu et al., "Dropout Reduces Underfitting", ICML 2023 (https://arxiv.org/abs/2303.01500):
+    dropout only in the first part of training helps models that underfit (small ViTs:
+    73.9 -> 74.3 top-1 with the rate decaying to 0 over the first 50 of 300 epochs).
+
+    Args:
+        p: the rate at step 0, in [0, 1].
+        until: the step from which the rate is 0, >= 1.
+
+    Example:
+        >>> import dropkit as dk
+        >>> schedule = dk.schedules.early(0.1, until=4)
+        >>> [schedule(step) for step in range(6)]
+        [0.1, 0.075, 0.05, 0.025, 0.0, 0.0]
+    """
+
+    p: float
+    until: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "p", check_probability(self.p))
+        check_positive_int(self.until, "until")
+
+    def __call__(self, step: int) -> float:
+        remaining = max(self.until - check_step(step), 0) / self.until
+        return round(self.p * remaining, 12)
+
+
+@dataclass(frozen=True)
+class late:
+    """Late dropout: 0 before step ``start``, ``p`` from step ``start`` on.
+
+    Liu et al., "Dropout Reduces Underfitting", ICML 2023 (https://arxiv.org/abs/2303.01500):
+    for models that overfit, turning dropout (or stochastic depth) on only later in training.
+
+    Args:
+        p: the rate from step ``start`` on, in [0, 1].
+        start: the first step with dropout, >= 0.
+
+    Example:
+        >>> import dropkit as dk
+        >>> schedule = dk.schedules.late(0.2, start=2)
+        >>> [schedule(step) for step in range(4)]
+        [0.0, 0.0, 0.2, 0.2]
+    """
+
+    p: float
+    start: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "p", check_probability(self.p))
+        check_step(self.start)
+
+    def __call__(self, step: int) -> float:
+        return self.p if check_step(step) >= self.start else 0.0
+
+
+class DropoutScheduler:
+    """Set a model's drop rates from a schedule, one step at a time.
+
+    Like a learning-rate scheduler: the rate for step 0 is written on construction, and each
+    :meth:`step` advances the count and writes the next rate. Rates go through the same path as
+    :func:`dropkit.set_dropout` (modules, attention floats read at call time, Hugging Face config
+    fields), to the sites matched on construction.
+
+    Args:
+        model: the model whose sites are set.
+        schedule: a callable from a step (int >= 0) to a rate in [0, 1], such as
+            :func:`dropkit.schedules.linear`.
+        kinds: only sites of these kinds; None for all (see :func:`dropkit.set_dropout`).
+        names: only sites matching these names; None for all.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), dk.Dropout(0.5))
+        >>> scheduler = dk.DropoutScheduler(net, dk.schedules.early(0.2, until=2))
+        >>> net[1].p
+        0.2
+        >>> scheduler.step(); net[1].p
+        0.1
+        >>> scheduler.state_dict()
+        {'step': 1, 'rate': 0.1}
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        schedule: Callable[[int], float],
+        *,
+        kinds: Iterable[str] | None = None,
+        names: Iterable[str] | None = None,
+    ) -> None:
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a callable from step to rate, got {schedule!r}")
+        self.model = model
+        self.schedule = schedule
+        self.sites = select_sites(model, kinds=kinds, names=names)
+        self.last_step = 0
+        self.rate = 0.0
+        self.last_changes: list[Change] = []
+        self._apply()
+
+    def _apply(self) -> None:
+        rate = check_probability(self.schedule(self.last_step), "schedule(step)")
+        self.last_changes = write_rate(self.sites, rate)
+        self.rate = rate
+
+    def step(self) -> None:
+        """Advance one step and write the schedule's rate for it."""
+        self.last_step += 1
+        self._apply()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step count and current rate (the schedule itself is code, not state)."""
+        return {"step": self.last_step, "rate": self.rate}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume at the saved step: the schedule's rate for it is written at once."""
+        if "step" not in state_dict:
+            raise KeyError("state_dict has no 'step' entry")
+        self.last_step = check_step(state_dict["step"])
+        self._apply()
+
+    def __repr__(self) -> str:
+        return (
+            f"DropoutScheduler(schedule={self.schedule!r}, sites={len(self.sites)}, "
+            f"step={self.last_step}, rate={self.rate})"
+        )

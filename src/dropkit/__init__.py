@@ -12,6 +12,7 @@ Example:
 """
 
 from dropkit import functional, nn
+from dropkit.functional.drop_path import drop_path_residual
 from dropkit.model import (
     Change,
     CheckReport,
@@ -36,6 +37,7 @@ from dropkit.nn import (
     DropConnect,
     Dropout,
     DropPath,
+    DropPathResidual,
     EmbeddingDropout,
     GaussianDropout,
     GaussianNoise,
@@ -61,6 +63,7 @@ __all__ = [
     "DropBlock3d",
     "DropConnect",
     "DropPath",
+    "DropPathResidual",
     "Dropout",
     "DropoutScheduler",
     "DropoutSite",
@@ -79,6 +82,7 @@ __all__ = [
     "check",
     "concrete_regularization",
     "depth_rates",
+    "drop_path_residual",
     "dropout_sites",
     "expected_calibration_error",
     "functional",

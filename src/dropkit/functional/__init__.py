@@ -6,7 +6,7 @@ and keyword-only options including ``generator``.
 
 from dropkit.functional.drop_block import drop_block
 from dropkit.functional.drop_connect import drop_connect, drop_connect_gaussian
-from dropkit.functional.drop_path import drop_path
+from dropkit.functional.drop_path import drop_path, drop_path_residual
 from dropkit.functional.dropout import dropout
 from dropkit.functional.embedding import embedding_dropout
 from dropkit.functional.locked import locked_dropout
@@ -20,6 +20,7 @@ __all__ = [
     "drop_connect",
     "drop_connect_gaussian",
     "drop_path",
+    "drop_path_residual",
     "dropout",
     "embedding_dropout",
     "gaussian_dropout",

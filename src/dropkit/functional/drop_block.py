@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dropkit._kernels.masks import apply_keep_mask, bernoulli_mask, zeros_with_zero_gradient
+from dropkit._kernels.sparse_block import sparse_drop_block
 from dropkit._validation import (
     check_dims,
     check_floating,
@@ -71,6 +72,12 @@ def drop_block(
     3. Every seed zeroes the block that starts at it.
     4. Kept units are scaled by ``count(all) / count(kept)`` over the whole batch's mask.
 
+    Seeds are sparse, so they are drawn as a Bernoulli process by geometric gaps (the same
+    distribution) and only their blocks are written; backward then keeps the seeds' positions
+    (about ``8 * gamma`` bytes per element) or, with ``shared_channels``, a boolean per
+    (sample, position). Dense rates (``gamma * block area > 1``) and ``torch.compile`` use a
+    Bernoulli draw over every position and a max-pool, keeping a boolean per element.
+
     Overlapping blocks make the realised fraction slightly below ``p`` when ``p`` is large, as in
     the paper. ``shared_channels=True`` draws one mask per sample, shared by all channels (timm's
     default); torchvision's ``drop_block2d`` matches the per-channel default here.
@@ -109,6 +116,8 @@ def drop_block(
         return zeros_with_zero_gradient(x)
     blocks = tuple(min(block, size) for block, size in zip(sizes, spatial, strict=True))
     gamma = seed_rate(p, spatial, blocks)
+    if gamma * math.prod(blocks) <= 1.0 and not torch.compiler.is_compiling():
+        return sparse_drop_block(x, gamma, blocks, shared_channels, generator)
     valid = tuple(size - block + 1 for size, block in zip(spatial, blocks, strict=True))
     channels = 1 if shared_channels else x.shape[1]
     seeds = bernoulli_mask((x.shape[0], channels, *valid), gamma, x.device, generator)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-from dropkit._validation import check_choice, check_floating, check_min_dims
+from dropkit._kernels.masks import bernoulli_mask
+from dropkit._validation import (
+    check_choice,
+    check_floating,
+    check_generator,
+    check_min_dims,
+    check_probability,
+)
 from dropkit.functional.dropout import dropout
 
 DROP_PATH_MODES = ("row", "batch")
@@ -51,3 +60,84 @@ def drop_path(
     check_min_dims(x, 1, shape_hint="(N, *)")
     first = 1 if mode == "row" else 0
     return dropout(x, p, training, broadcast_dims=range(first, x.dim()), generator=generator)
+
+
+def drop_path_residual(
+    x: Tensor,
+    branch: Callable[[Tensor], Tensor],
+    p: float = 0.1,
+    training: bool = True,
+    *,
+    mode: str = "row",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """``x + drop_path(branch(x))``, running ``branch`` only on the samples it keeps.
+
+    Stochastic depth from Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016
+    (https://arxiv.org/abs/1603.09382), as the paper describes it: a dropped block is skipped,
+    not computed and then multiplied by zero. The kept samples are gathered, passed through
+    ``branch``, scaled by ``1 / (1 - p)`` and added back to their rows, so the output has the same
+    distribution and the same gradients as :func:`drop_path` on the branch, for about ``1 - p`` of
+    the branch's cost. The decisions are drawn exactly as :func:`drop_path` draws them, so the
+    same generator state drops the same samples.
+
+    ``branch`` sees a smaller batch: layers that mix samples (batch norm in training mode) see
+    statistics of the kept samples only.
+
+    Args:
+        x: a floating-point tensor whose first dimension is the batch.
+        branch: the residual branch, a callable mapping ``(M, *)`` to ``(M, *)`` for any ``M``.
+        p: probability of dropping the branch, in [0, 1].
+        training: apply only when True; otherwise return ``x + branch(x)``.
+        mode: ``"row"`` draws one decision per sample; ``"batch"`` one for the whole batch.
+        generator: the torch generator to draw the decisions from (the global one when None).
+
+    Shape:
+        - Input: ``(N, *)``; ``branch`` must keep the shape.
+        - Output: ``(N, *)``.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> branch = torch.nn.Linear(4, 4)
+        >>> x = torch.randn(8, 4)
+        >>> y = dk.drop_path_residual(x, branch, p=0.5, generator=torch.Generator().manual_seed(0))
+        >>> y.shape
+        torch.Size([8, 4])
+        >>> bool(((y - x).abs().sum(1) == 0).any())  # some samples skipped the branch entirely
+        True
+    """
+    check_floating(x)
+    check_choice(mode, "mode", DROP_PATH_MODES)
+    check_min_dims(x, 1, shape_hint="(N, *)")
+    p = check_probability(p)
+    check_generator(generator, x)
+    if not callable(branch):
+        raise TypeError(f"branch must be a callable (a module or function), got {branch!r}")
+    if not training or p == 0.0:
+        return x + branch(x)
+    if p == 1.0 or x.shape[0] == 0:
+        return x.clone()
+    scale = 1.0 / (1.0 - p)
+    if mode == "batch":
+        kept = bernoulli_mask((1,), 1.0 - p, x.device, generator)
+        return x + _checked(branch(x), x) * scale if bool(kept) else x.clone()
+    keep = bernoulli_mask((x.shape[0],), 1.0 - p, x.device, generator)
+    index = keep.nonzero().squeeze(1)
+    if index.numel() == 0:
+        return x.clone()
+    if index.numel() == x.shape[0]:
+        return x + _checked(branch(x), x) * scale
+    out = _checked(branch(x.index_select(0, index)), x)
+    return x.index_add(0, index, out.to(x.dtype), alpha=scale)
+
+
+def _checked(out: Tensor, x: Tensor) -> Tensor:
+    """A residual branch must keep the per-sample shape of its input."""
+    if not isinstance(out, Tensor) or out.shape[1:] != x.shape[1:]:
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(
+            f"branch must return a tensor shaped like its input (N, {tuple(x.shape[1:])}), "
+            f"got {shape}"
+        )
+    return out

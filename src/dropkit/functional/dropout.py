@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from dropkit._kernels.fused import element_dropout
 from dropkit._kernels.masks import apply_keep_mask, bernoulli_mask, zeros_with_zero_gradient
 from dropkit._validation import check_floating, check_generator, check_probability, normalize_dims
 
@@ -41,7 +42,10 @@ def dropout(
     Returns:
         ``x`` itself when ``training`` is False or ``p == 0``; zeros (with zero gradient) when
         ``p == 1``; otherwise a new tensor. Dropped elements are exactly 0, also where ``x`` is
-        infinite. Backward keeps a boolean mask (one byte per mask element), not a float copy.
+        infinite. Backward keeps at most one bit per element, never a float copy: for large
+        tensors on CPU (a compiled kernel built on first use) and on CUDA with Triton only a
+        seed, from which it regenerates the identical mask; otherwise the mask bit-packed, or a
+        boolean per element of a broadcast (``broadcast_dims``) mask, which is small.
 
     Example:
         >>> import torch
@@ -63,5 +67,7 @@ def dropout(
     if p == 1.0:
         return zeros_with_zero_gradient(x)
     mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
+    if mask_shape == list(x.shape):
+        return element_dropout(x, p, generator)
     mask = bernoulli_mask(mask_shape, 1.0 - p, x.device, generator)
     return apply_keep_mask(x, mask, 1.0 / (1.0 - p))

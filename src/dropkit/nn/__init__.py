@@ -10,6 +10,7 @@ from dropkit.nn.dropout import Dropout
 from dropkit.nn.embedding import EmbeddingDropout
 from dropkit.nn.locked import LockedDropout
 from dropkit.nn.noise import AlphaDropout, GaussianDropout, GaussianNoise
+from dropkit.nn.residual import DropPathResidual
 from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
 from dropkit.nn.targeted import TargetedDropout
 from dropkit.nn.transformer import TransformerEncoder, TransformerEncoderLayer
@@ -22,6 +23,7 @@ __all__ = [
     "DropBlock3d",
     "DropConnect",
     "DropPath",
+    "DropPathResidual",
     "Dropout",
     "EmbeddingDropout",
     "GaussianDropout",

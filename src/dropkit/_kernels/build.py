@@ -1,0 +1,154 @@
+"""Build, cache and load the compiled CPU kernels (``csrc/*.cpp``) on first use.
+
+The library is compiled once per machine, torch version and source into a cache directory
+(``$DROPKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/dropkit`` or ``~/.cache/dropkit``), with a message
+on stderr while it builds. Where no C++ compiler is found, or ``DROPKIT_CPU_KERNELS=0`` is set, or
+the build fails (with a warning), :func:`cpu_kernels_available` returns False and callers use the
+pure-PyTorch path, which draws from the same distribution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "dropout.cpp"
+_lock = threading.Lock()
+_state: dict[str, bool] = {}
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept."""
+    configured = os.environ.get("DROPKIT_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dropkit"
+
+
+def find_compiler() -> str | None:
+    """The C++ compiler to use: ``$CXX``, else the first of c++, g++, clang++ on the PATH."""
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def _cpu_signature() -> str:
+    """What -march=native depends on, so a cache shared between machines stays safe."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _command(compiler: str, output: Path) -> list[str]:
+    from torch.utils import cpp_extension
+
+    includes = [f"-I{path}" for path in cpp_extension.include_paths()]
+    library = cpp_extension.library_paths()[0]
+    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
+    return [
+        compiler,
+        "-O3",
+        "-march=native",
+        "-std=c++20",
+        "-fPIC",
+        "-shared",
+        "-fopenmp",
+        f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
+        *includes,
+        str(SOURCE),
+        f"-L{library}",
+        "-lc10",
+        "-ltorch_cpu",
+        f"-Wl,-rpath,{library}",
+        "-o",
+        str(output),
+    ]
+
+
+def library_path(compiler: str) -> Path:
+    """The cache file for this source, torch version, compiler and CPU."""
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), torch.__version__.encode(), compiler.encode()):
+        digest.update(part)
+    digest.update(_cpu_signature().encode())
+    digest.update(sys.version.encode())
+    return cache_dir() / f"dropkit_cpu_{digest.hexdigest()[:16]}.so"
+
+
+def _build(compiler: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.with_suffix(".lock")
+    with open(lock_path, "w") as lock_file:
+        try:
+            import fcntl
+
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # another process may be building it
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        if target.exists():
+            return
+        print(
+            f"dropkit: compiling the CPU dropout kernel (first use only, about 15 s) into {target}",
+            file=sys.stderr,
+            flush=True,
+        )
+        with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+            partial = Path(scratch) / target.name
+            result = subprocess.run(
+                _command(compiler, partial), capture_output=True, text=True, check=False
+            )
+            if result.returncode != 0:
+                raise RuntimeError(result.stderr[-2000:])
+            os.replace(partial, target)
+        print("dropkit: CPU dropout kernel ready", file=sys.stderr, flush=True)
+
+
+def cpu_kernels_available() -> bool:
+    """Build (once) and load the CPU kernels; False when they cannot be used here."""
+    if "cpu" in _state:
+        return _state["cpu"]
+    with _lock:
+        if "cpu" not in _state:
+            _state["cpu"] = _load()
+    return _state["cpu"]
+
+
+def _load() -> bool:
+    if os.environ.get("DROPKIT_CPU_KERNELS", "1").lower() in ("0", "false", "no", "off"):
+        return False
+    if hasattr(torch.ops.dropkit, "dropout_fused"):
+        return True
+    compiler = find_compiler()
+    if compiler is None or sys.platform == "win32":
+        return False
+    try:
+        target = library_path(compiler)
+        if not target.exists():
+            _build(compiler, target)
+        torch.ops.load_library(str(target))
+    except Exception as error:  # a failed build must never break training
+        warnings.warn(
+            f"dropkit: the CPU dropout kernel could not be built or loaded, using the "
+            f"pure-PyTorch path instead ({type(error).__name__}: {error})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    return True

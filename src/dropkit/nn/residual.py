@@ -1,0 +1,55 @@
+"""Module form of compute-skipping stochastic depth for residual blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from dropkit._validation import check_choice
+from dropkit.functional.drop_path import DROP_PATH_MODES, drop_path_residual
+from dropkit.nn._base import RateModule
+
+
+class DropPathResidual(RateModule):
+    """A residual block ``x + branch(x)`` whose branch is skipped for dropped samples.
+
+    Stochastic depth from Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016
+    (https://arxiv.org/abs/1603.09382). Same distribution and gradients as
+    ``x + DropPath(p)(branch(x))``, but ``branch`` runs only on the kept samples
+    (see :func:`dropkit.functional.drop_path_residual`); in evaluation it is ``x + branch(x)``.
+
+    Args:
+        branch: the residual branch, a module (registered as a submodule) or a callable that
+            keeps the shape of its input.
+        p: probability of dropping the branch, in [0, 1].
+        mode: ``"row"`` (one decision per sample) or ``"batch"`` (one for the batch).
+
+    Shape:
+        - Input: ``(N, *)``. Output: same shape.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> branch = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU())
+        >>> block = dk.DropPathResidual(branch, p=0.2)
+        >>> block(torch.randn(4, 8)).shape
+        torch.Size([4, 8])
+    """
+
+    dropout_kind = "path"
+
+    def __init__(
+        self, branch: Callable[[Tensor], Tensor], p: float = 0.1, mode: str = "row"
+    ) -> None:
+        super().__init__(p)
+        if not callable(branch):
+            raise TypeError(f"branch must be a callable (a module or function), got {branch!r}")
+        self.branch = branch
+        self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return drop_path_residual(x, self.branch, self.p, self.training, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"

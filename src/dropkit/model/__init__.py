@@ -10,6 +10,7 @@ from dropkit.model.mc import (
     mc_predict,
     negative_log_likelihood,
 )
+from dropkit.model.policy import Policy, PolicyReport, apply_policy
 from dropkit.model.schedules import DropoutScheduler
 from dropkit.model.setting import Change, set_dropout
 from dropkit.model.sites import DropoutSite, dropout_sites
@@ -21,6 +22,9 @@ __all__ = [
     "DropoutSite",
     "Finding",
     "MCPrediction",
+    "Policy",
+    "PolicyReport",
+    "apply_policy",
     "check",
     "dropout_sites",
     "expected_calibration_error",

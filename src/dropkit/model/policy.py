@@ -1,0 +1,591 @@
+"""Put dropout where it belongs in an existing model, at the rates a policy gives by layer type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from dropkit._validation import check_probability
+from dropkit.model.setting import write_rate
+from dropkit.model.sites import DropoutSite, dropout_sites, is_config
+from dropkit.nn.dropout import Dropout
+from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
+
+Rate = float | tuple[float, float] | None
+
+CONVS: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Conv1d: SpatialDropout1d,
+    nn.Conv2d: SpatialDropout2d,
+    nn.Conv3d: SpatialDropout3d,
+}
+NORMS = (nn.modules.batchnorm._BatchNorm,)
+ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.SELU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardswish,
+    nn.Mish,
+    nn.PReLU,
+)
+POOLS = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool2d,
+)
+#: Config fields by the role of the dropout they set; any other rate field is residual.
+CONFIG_ROLES = {
+    "embedding": ("embd_pdrop", "embedding_dropout", "emb_dropout", "embed_dropout"),
+    "head": (
+        "classifier_dropout",
+        "classifier_dropout_prob",
+        "seq_classif_dropout",
+        "summary_first_dropout",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Where dropout goes in a model and at which rate, by layer type.
+
+    A rate is a float, a ``(first, last)`` pair spread linearly over the positions from the
+    earliest layer to the latest, or None to leave those positions alone.
+
+    Args:
+        conv: spatial dropout after each convolution block (after its BatchNorm and activation,
+            and its pooling), or after each stage of residual blocks.
+        dense: dropout before each fully connected layer of an MLP or classifier (not the
+            first layer of an MLP, whose input is the data).
+        head: dropout right before the final linear classifier (overrides ``dense`` there).
+        attention: the rate on attention weights (transformers).
+        residual: the rate of the other element-wise dropout in transformers (sub-layer outputs,
+            feed-forward activations).
+        embedding: dropout on (token + position) embeddings.
+        insert: add dropout where a position has none; False only retunes existing dropout.
+
+    Example:
+        >>> import dropkit as dk
+        >>> dk.Policy(head=0.3).head
+        0.3
+    """
+
+    conv: Rate = None
+    dense: Rate = None
+    head: float | None = None
+    attention: float | None = None
+    residual: float | None = None
+    embedding: float | None = None
+    insert: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("conv", "dense", "head", "attention", "residual", "embedding"):
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                if len(value) != 2:
+                    raise ValueError(f"{name} must be a rate or a (first, last) pair, got {value}")
+                for item in value:
+                    check_probability(item, name)
+            elif value is not None:
+                check_probability(value, name)
+
+    @classmethod
+    def recommended(cls) -> Policy:
+        """The usual rates: spatial 0.1 rising to 0.3 after conv blocks, fully connected layers
+        rising to 0.5 before the classifier, 0.1 for attention, residual and embedding dropout.
+
+        These are the common starting points for dropout (Srivastava et al. 2014,
+        https://jmlr.org/papers/v15/srivastava14a.html: 0.5 on fully connected layers; Tompson et
+        al. 2015, https://arxiv.org/abs/1411.4280: spatial dropout for conv features; Vaswani et
+        al. 2017, https://arxiv.org/abs/1706.03762: 0.1 on attention, residual and embeddings),
+        rising from early layers (general features, kept) to late ones (task-specific, prone to
+        overfit). Dropout goes after BatchNorm, never directly before it (Li et al. 2019,
+        https://arxiv.org/abs/1801.05134).
+
+        Example:
+            >>> import dropkit as dk
+            >>> dk.Policy.recommended()  # doctest: +NORMALIZE_WHITESPACE
+            Policy(conv=(0.1, 0.3), dense=(0.2, 0.5), head=0.5, attention=0.1, residual=0.1,
+                   embedding=0.1, insert=True)
+        """
+        return cls(
+            conv=(0.1, 0.3), dense=(0.2, 0.5), head=0.5, attention=0.1, residual=0.1, embedding=0.1
+        )
+
+
+@dataclass
+class PolicyReport:
+    """What :func:`dropkit.apply_policy` changed (or, on a dry run, would change), in words.
+
+    Attributes:
+        changes: one sentence per change.
+        notes: things left alone, with the reason.
+        dry_run: whether the model was left untouched.
+    """
+
+    changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def __str__(self) -> str:
+        head = "planned (dry run):" if self.dry_run else "changed:"
+        lines = [head, *(f"- {change}" for change in self.changes)] if self.changes else []
+        if not self.changes:
+            lines.append("nothing to change")
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass
+class Plan:
+    report: PolicyReport
+    actions: list[Callable[[], object]] = field(default_factory=list)
+
+    def add(self, text: str, action: Callable[[], object]) -> None:
+        self.report.changes.append(text)
+        self.actions.append(action)
+
+
+def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> PolicyReport:
+    """Insert or retune dropout in ``model`` by layer type, following ``policy``, in place.
+
+    Transformers (a model with attention dropout, ``nn.MultiheadAttention`` or a Hugging Face
+    config) have their attention, residual, embedding and classifier dropout retuned, config
+    fields included; Hugging Face models are never restructured. Other models (CNNs, MLPs) get:
+
+    - spatial dropout after each conv block (conv, BatchNorm, activation, pooling) of a
+      Sequential or of a model built in code (children in the order they run), and after each
+      stage of residual blocks (a Sequential of blocks: appended at its end);
+    - dropout before each fully connected layer, rising to ``policy.head`` before the last one.
+
+    Dropout is never put directly before a BatchNorm. Where a position already has dropout, its
+    rate is retuned instead. New modules are attached without renaming parameters where
+    possible: a parameter-free activation or pooling module is wrapped as
+    ``nn.Sequential(module, dropout)``; otherwise a Sequential gets a module inserted (later
+    indices shift) and a module built in code is wrapped (its parameters move under ``.0`` or
+    ``.1``); the report says which. A module built in code that holds convolutions (a residual
+    block, whose modules may run twice or in any order) is one unit: dropout goes after it, never
+    inside. The children of other modules are read in the order they were registered.
+
+    Args:
+        model: the model to change.
+        policy: the rates, e.g. :meth:`Policy.recommended`.
+        dry_run: only plan: the report lists what would change and the model is untouched.
+
+    Returns:
+        A :class:`PolicyReport`.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> net = torch.nn.Sequential(
+        ...     torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        ...     torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 10))
+        >>> report = dk.apply_policy(net, dk.Policy.recommended())
+        >>> print(report)
+        changed:
+        - added SpatialDropout2d(p=0.1) after conv block 0 (wrapped 2 as Sequential(2, dropout))
+        - added Dropout(p=0.5) before the classifier 4 (wrapped 3 as Sequential(3, dropout))
+        >>> net(torch.randn(2, 3, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a dropkit.Policy, got {type(policy).__name__}")
+    plan = Plan(PolicyReport(dry_run=dry_run))
+    sites = dropout_sites(model)
+    hugging_face = any(site.location == "config" for site in sites) or is_config(
+        getattr(model, "config", None)
+    )
+    transformer = hugging_face or any(
+        site.kind == "attention" or isinstance(site.owner, nn.MultiheadAttention) for site in sites
+    )
+    if transformer:
+        plan_transformer(model, policy, sites, plan, hugging_face)
+    else:
+        plan_network(model, policy, sites, plan)
+    if not dry_run:
+        for action in plan.actions:
+            action()
+    return plan.report
+
+
+def plan_transformer(
+    model: nn.Module, policy: Policy, sites: list[DropoutSite], plan: Plan, hugging_face: bool
+) -> None:
+    """Retune attention, residual, embedding and classifier dropout; config fields too."""
+    head = last_linear(model)
+    parents = {id(c): (name, m) for name, m in model.named_modules() for c in m.children()}
+    head_dropout = None
+    for site in sites:
+        role = site_role(site, head, parents)
+        if site.location == "module" and role == "head":
+            head_dropout = site
+        rate = getattr(policy, role) if role else None
+        if rate is None:
+            continue
+        if not site.settable:
+            plan.report.notes.append(f"{site.name} ({site.kind}) cannot be set: {site.note}")
+        elif site.p != rate:
+            plan.add(
+                f"set {site.name} ({role}) from {site.p:g} to {rate:g}",
+                setter(site, rate),
+            )
+    config = getattr(model, "config", None)
+    if policy.head is not None and is_config(config):
+        for name in CONFIG_ROLES["head"]:
+            if name in vars(config) and getattr(config, name) is None:
+                plan.add(
+                    f"set config.{name} (head) from None to {policy.head:g}",
+                    config_setter(config, name, policy.head),
+                )
+    if hugging_face:
+        if policy.insert and head_dropout is None and policy.head is not None:
+            plan.report.notes.append(
+                "Hugging Face models are not restructured: no dropout was added before the head"
+            )
+        return
+    if policy.insert and policy.head is not None and head_dropout is None and head is not None:
+        parent_name, parent = parents[id(head)]
+        attach_before(
+            parent, parent_name, head, Dropout(policy.head), "before the classifier", plan
+        )
+
+
+def site_role(
+    site: DropoutSite,
+    head: nn.Module | None,
+    parents: dict[int, tuple[str, nn.Module]],
+) -> str | None:
+    """Which policy rate a transformer's site follows: attention, residual, embedding, head."""
+    if site.kind == "attention":
+        return "attention"
+    if site.location == "config":
+        if site.kind == "layer":
+            return None
+        for role, names in CONFIG_ROLES.items():
+            if site.attribute in names:
+                return role
+        return "residual"
+    if site.kind != "element":
+        return None
+    if site.location == "attribute":
+        return "residual"
+    entry = parents.get(id(site.owner))
+    if entry is None:
+        return "residual"
+    siblings = list(entry[1].children())
+    if any(isinstance(sibling, nn.Embedding) for sibling in siblings):
+        return "embedding"
+    index = next(i for i, sibling in enumerate(siblings) if sibling is site.owner)
+    if head is not None and index + 1 < len(siblings) and siblings[index + 1] is head:
+        return "head"
+    return "residual"
+
+
+def last_linear(model: nn.Module) -> nn.Module | None:
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+@dataclass
+class Position:
+    """A place for dropout: after ``module`` (conv) or before it (linear) in ``parent``."""
+
+    parent: nn.Module
+    parent_name: str
+    module: nn.Module
+    existing: nn.Module | None
+    dropout: type[nn.Module]
+    label: str = ""
+
+
+def plan_network(model: nn.Module, policy: Policy, sites: list[DropoutSite], plan: Plan) -> None:
+    """CNNs and MLPs: spatial dropout after conv blocks, dropout before fully connected layers."""
+    site_of = {id(site.owner): site for site in sites if site.location == "module"}
+    convs: list[Position] = []
+    linears: list[Position] = []
+    walk(model, "", site_of, convs, linears, plan)
+    if not any(isinstance(m, tuple(CONVS)) for m in model.modules()) and linears:
+        linears = linears[1:]  # an MLP's first layer reads the data itself
+    conv_rates = spread(policy.conv, len(convs))
+    dense_rates = spread(policy.dense, len(linears))
+    if linears and policy.head is not None:
+        dense_rates[-1] = policy.head
+    for index, position in enumerate(convs):
+        place(position, conv_rates[index], f"after conv block {qualified(position)}", plan, policy)
+    for index, position in enumerate(linears):
+        where = "before the classifier" if index == len(linears) - 1 else "before linear"
+        place(position, dense_rates[index], f"{where} {qualified(position)}", plan, policy)
+    for position in convs + linears:
+        existing = position.existing
+        if (
+            existing is not None
+            and id(existing) in site_of
+            and site_of[id(existing)].kind in ("element",)
+            and position.dropout is not Dropout
+        ):
+            plan.report.notes.append(
+                f"{site_of[id(existing)].name} drops single elements of conv features; "
+                "spatial dropout (dk.SpatialDropout2d) regularises them better"
+            )
+    sites_before_norm(model, site_of, plan)
+
+
+def qualified(position: Position) -> str:
+    if position.label:
+        return position.label
+    name = next(n for n, m in position.parent.named_children() if m is position.module)
+    return f"{position.parent_name}.{name}" if position.parent_name else name
+
+
+def spread(rate: Rate, count: int) -> list[float | None]:
+    """``count`` rates from a float or a (first, last) pair, rising linearly."""
+    if rate is None or count == 0:
+        return [None] * count
+    if isinstance(rate, tuple):
+        first, last = rate
+        if count == 1:
+            return [float(first)]
+        return [round(first + (last - first) * i / (count - 1), 4) for i in range(count)]
+    return [float(rate)] * count
+
+
+def walk(
+    parent: nn.Module,
+    prefix: str,
+    site_of: dict[int, DropoutSite],
+    convs: list[Position],
+    linears: list[Position],
+    plan: Plan,
+) -> None:
+    """Find the conv-block and linear positions among ``parent``'s children, recursively."""
+    children = list(parent.named_children())
+    i = 0
+    while i < len(children):
+        name, child = children[i]
+        full = f"{prefix}.{name}" if prefix else name
+        if id(child) in site_of:
+            i += 1
+        elif isinstance(child, tuple(CONVS)):
+            end = i
+            while end + 1 < len(children) and isinstance(
+                children[end + 1][1], (*NORMS, *ACTIVATIONS, *POOLS)
+            ):
+                end += 1
+            existing = following_site(children, end, site_of)
+            dropout = CONVS.get(type(child), SpatialDropout2d)
+            last = children[end][1]
+            convs.append(Position(parent, prefix, last, existing, dropout, full))
+            i = end + 1
+        elif isinstance(child, nn.Linear):
+            existing = children[i - 1][1] if i > 0 and id(children[i - 1][1]) in site_of else None
+            linears.append(Position(parent, prefix, child, existing, Dropout))
+            i += 1
+        elif isinstance(parent, nn.Sequential) and is_block(child):
+            end = i
+            while end + 1 < len(children) and is_block(children[end + 1][1]):
+                end += 1
+            existing = following_site(children, end, site_of)
+            label = f"stage ending at {full_name(prefix, children[end][0])}"
+            block = children[end][1]
+            convs.append(Position(parent, prefix, block, existing, block_dropout(child), label))
+            i = end + 1
+        elif is_block(child):
+            existing = following_site(children, i, site_of)
+            convs.append(Position(parent, prefix, child, existing, block_dropout(child), full))
+            i += 1
+        else:
+            walk(child, full, site_of, convs, linears, plan)
+            i += 1
+
+
+def following_site(
+    children: list[tuple[str, nn.Module]], index: int, site_of: dict[int, DropoutSite]
+) -> nn.Module | None:
+    if index + 1 < len(children) and id(children[index + 1][1]) in site_of:
+        return children[index + 1][1]
+    return None
+
+
+def is_block(module: nn.Module) -> bool:
+    """A block built in code (such as a residual block) holding convolutions: one unit."""
+    if isinstance(module, (nn.Sequential, nn.ModuleList)) or not list(module.children()):
+        return False
+    return any(isinstance(m, tuple(CONVS)) for m in module.modules())
+
+
+def block_dropout(block: nn.Module) -> type[nn.Module]:
+    for module in block.modules():
+        if type(module) in CONVS:
+            return CONVS[type(module)]
+    return SpatialDropout2d
+
+
+def place(position: Position, rate: float | None, where: str, plan: Plan, policy: Policy) -> None:
+    """Retune the dropout already at ``position`` or plan a new one."""
+    if rate is None:
+        return
+    if position.existing is not None:
+        site = next(s for s in dropout_sites(position.existing) if s.owner is position.existing)
+        if not site.settable:
+            plan.report.notes.append(f"the dropout {where} cannot be set: {site.note}")
+        elif site.p != rate:
+            plan.add(
+                f"set the dropout {where} from {site.p:g} to {rate:g}",
+                setter(site, rate),
+            )
+        return
+    if not policy.insert:
+        return
+    dropout = position.dropout(rate)
+    if position.dropout is Dropout:
+        attach_before(position.parent, position.parent_name, position.module, dropout, where, plan)
+    else:
+        attach_after(position.parent, position.parent_name, position.module, dropout, where, plan)
+
+
+def has_state(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+def child_name(parent: nn.Module, module: nn.Module) -> str:
+    return next(name for name, child in parent.named_children() if child is module)
+
+
+def full_name(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def attach_after(
+    parent: nn.Module, prefix: str, module: nn.Module, dropout: nn.Module, where: str, plan: Plan
+) -> None:
+    """Plan ``dropout`` right after ``module``, never directly before a BatchNorm."""
+    children = list(parent.children())
+    index = next(i for i, child in enumerate(children) if child is module)
+    name = full_name(prefix, child_name(parent, module))
+    if index + 1 < len(children) and isinstance(children[index + 1], NORMS):
+        plan.report.notes.append(
+            f"no dropout {where}: it would feed the BatchNorm after {name} directly"
+        )
+        return
+    label = f"added {dropout!r} {where}"
+    if not has_state(module):
+        plan.add(
+            f"{label} (wrapped {name} as Sequential({name}, dropout))",
+            wrap(parent, module, lambda: nn.Sequential(module, dropout)),
+        )
+    elif isinstance(parent, nn.Sequential):
+        if index == len(children) - 1:
+            plan.add(
+                f"{label} (appended to {prefix or 'the model'})", lambda: parent.append(dropout)
+            )
+        else:
+            plan.add(
+                f"{label} (inserted into {prefix or 'the model'}: later indices shift by one)",
+                lambda: parent.insert(position_of(parent, module) + 1, dropout),
+            )
+    else:
+        plan.add(
+            f"{label} (wrapped {name} as Sequential({name}, dropout): its parameters move "
+            f"under {name}.0)",
+            wrap(parent, module, lambda: nn.Sequential(module, dropout)),
+        )
+
+
+def attach_before(
+    parent: nn.Module, prefix: str, module: nn.Module, dropout: nn.Module, where: str, plan: Plan
+) -> None:
+    """Plan ``dropout`` right before ``module`` (a linear layer)."""
+    children = list(parent.children())
+    index = next(i for i, child in enumerate(children) if child is module)
+    name = full_name(prefix, child_name(parent, module))
+    label = f"added {dropout!r} {where}"
+    if isinstance(parent, nn.Sequential) and index > 0 and not has_state(children[index - 1]):
+        before = children[index - 1]
+        before_name = full_name(prefix, child_name(parent, before))
+        plan.add(
+            f"{label} (wrapped {before_name} as Sequential({before_name}, dropout))",
+            wrap(parent, before, lambda: nn.Sequential(before, dropout)),
+        )
+    elif isinstance(parent, nn.Sequential):
+        plan.add(
+            f"{label} (inserted into {prefix or 'the model'}: later indices shift by one)",
+            lambda: parent.insert(position_of(parent, module), dropout),
+        )
+    else:
+        plan.add(
+            f"{label} (wrapped {name} as Sequential(dropout, {name}): its parameters move "
+            f"under {name}.1)",
+            wrap(parent, module, lambda: nn.Sequential(dropout, module)),
+        )
+
+
+def setter(site: DropoutSite, rate: float) -> Callable[[], None]:
+    """An action writing ``rate`` at ``site`` through set_dropout's path."""
+
+    def action() -> None:
+        write_rate([site], rate)
+
+    return action
+
+
+def config_setter(config: Any, name: str, rate: float) -> Callable[[], None]:
+    """An action writing ``rate`` into a config field that was None."""
+
+    def action() -> None:
+        setattr(config, name, rate)
+
+    return action
+
+
+def position_of(parent: nn.Module, module: nn.Module) -> int:
+    return next(i for i, child in enumerate(parent.children()) if child is module)
+
+
+def wrap(
+    parent: nn.Module, module: nn.Module, build: Callable[[], nn.Module]
+) -> Callable[[], None]:
+    """An action replacing ``module`` in ``parent`` by ``build()``, found by identity when run."""
+
+    def action() -> None:
+        setattr(parent, child_name(parent, module), build())
+
+    return action
+
+
+def sites_before_norm(model: nn.Module, site_of: dict[int, Any], plan: Plan) -> None:
+    """Note existing dropout modules followed directly by a BatchNorm in a Sequential."""
+    for parent in model.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        children = list(parent.children())
+        for index, child in enumerate(children[:-1]):
+            following = children[index + 1]
+            if id(child) in site_of and isinstance(following, NORMS):
+                plan.report.notes.append(
+                    f"{site_of[id(child)].name} feeds a BatchNorm directly; move it after the "
+                    "BatchNorm (Li et al. 2019): left as it is"
+                )

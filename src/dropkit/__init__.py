@@ -12,7 +12,6 @@ Example:
 """
 
 from dropkit import functional, nn
-from dropkit.advisor import Diagnosis, TuneResult, diagnose, load_history, tune
 from dropkit.functional.drop_path import drop_path_residual
 from dropkit.model import (
     Change,
@@ -63,7 +62,6 @@ __all__ = [
     "Change",
     "CheckReport",
     "ConcreteDropout",
-    "Diagnosis",
     "DropBlock2d",
     "DropBlock3d",
     "DropConnect",
@@ -84,19 +82,16 @@ __all__ = [
     "SpatialDropout2d",
     "SpatialDropout3d",
     "TargetedDropout",
-    "TuneResult",
     "WeightDrop",
     "__version__",
     "apply_policy",
     "check",
     "concrete_regularization",
     "depth_rates",
-    "diagnose",
     "drop_path_residual",
     "dropout_sites",
     "expected_calibration_error",
     "functional",
-    "load_history",
     "mc_dropout",
     "mc_predict",
     "negative_log_likelihood",
@@ -104,6 +99,5 @@ __all__ = [
     "prune",
     "schedules",
     "set_dropout",
-    "tune",
     "widen",
 ]

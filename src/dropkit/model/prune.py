@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -49,7 +50,8 @@ class LayerPruning:
         name: the layer's qualified name in the model.
         mode: ``"weight"`` or ``"unit"``.
         shape_before: the weight's shape before pruning.
-        shape_after: the weight's shape after pruning (smaller when units were removed).
+        shape_after: the weight's shape after pruning (smaller when units were removed, or when
+            an earlier layer's removed units cut its inputs).
         sparsity: the fraction of the layer's original weights that are now zero or gone.
         units_removed: output units (rows, channels) removed or zeroed (unit mode).
         trimmed: names of the following layers whose inputs were cut to match.
@@ -110,8 +112,8 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
     Gomez et al., "Learning Sparse Networks Using Targeted Dropout", 2019
     (https://arxiv.org/abs/1905.13678): training with targeted dropout makes the network robust to
     losing its targeted set, which is then pruned. The set is computed from the current weights
-    as in training (for a layer whose inputs an earlier removal cut, from the weights that remain),
-    and each wrapper is replaced by its plain layer:
+    exactly as in training, all before any layer is cut, and each wrapper is replaced by its plain
+    layer:
 
     - ``mode="weight"``: the targeted weights are zeroed by a mask that stays through further
       training (:func:`torch.nn.utils.prune.custom_from_mask`: the layer gets ``weight_orig`` and
@@ -151,8 +153,8 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
           (1): ReLU()
           (2): Linear(in_features=8, out_features=4, bias=True)
         )
-        >>> [round(layer.sparsity, 2) for layer in report]
-        [0.5, 0.75]
+        >>> [round(layer.sparsity, 2) for layer in report]  # of the weights before pruning
+        [0.5, 0.92]
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"prune needs an nn.Module, got {type(model).__name__}")
@@ -164,23 +166,33 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
         for name, module in model.named_modules()
         if isinstance(module, TargetedDropout)
     }
+    # Every targeted set comes from the weights as training saw them, before any layer is cut.
+    masks = {
+        id(wrapper.module): targeted_mask(wrapper.module.weight, wrapper.gamma, wrapper.mode)
+        for wrapper in targets.values()
+    }
+    shapes = {name: tuple(wrapper.module.weight.shape) for name, wrapper in targets.items()}
     for name, wrapper in targets.items():
         layer = wrapper.module
-        mask = targeted_mask(layer.weight, wrapper.gamma, wrapper.mode)
-        shape_before = tuple(layer.weight.shape)
+        mask = masks[id(layer)]
         if wrapper.mode == "weight":
             torch_prune.custom_from_mask(layer, "weight", ~mask)
-            entry = LayerPruning(name, "weight", shape_before, shape_before, _zero_fraction(layer))
+            entry = LayerPruning(name, "weight", shapes[name], tuple(layer.weight.shape), 0.0)
         else:
-            entry = _prune_units(model, name, wrapper, mask.flatten(1).any(dim=1))
-        report.layers.append(entry)
+            entry = _prune_units(model, name, wrapper, mask.flatten(1).any(dim=1), masks)
+        sparsity = 1.0 - int(layer.weight.count_nonzero()) / math.prod(shapes[name])
+        report.layers.append(replace(entry, shape_before=shapes[name], sparsity=sparsity))
         model = _replace(model, name, layer)
     report.parameters_after = _parameter_count(model)
     return PruneResult(model, report)
 
 
 def _prune_units(
-    model: nn.Module, name: str, wrapper: TargetedDropout, units: Tensor
+    model: nn.Module,
+    name: str,
+    wrapper: TargetedDropout,
+    units: Tensor,
+    masks: dict[int, Tensor],
 ) -> LayerPruning:
     layer: Any = wrapper.module
     shape_before = tuple(layer.weight.shape)
@@ -198,20 +210,16 @@ def _prune_units(
             note = "no following layer to trim in an nn.Sequential: units zeroed, not removed"
         else:
             between, consumer_name, consumer, spatial = plan
-            _remove_units(layer, between, consumer, spatial, units)
-            total = shape_before[0] * layer.weight[0].numel()
-            sparsity = 1.0 - layer.weight.numel() / total
+            _remove_units(layer, between, consumer, spatial, units, masks)
             norms = tuple(n for n, m in between if isinstance(m, nn.modules.batchnorm._BatchNorm))
             shape_after = tuple(layer.weight.shape)
             trimmed = (*norms, consumer_name)
-            return LayerPruning(name, "unit", shape_before, shape_after, sparsity, count, trimmed)
+            return LayerPruning(name, "unit", shape_before, shape_after, 0.0, count, trimmed)
     elif not note:
         note = "not inside an nn.Sequential chain: units zeroed, not removed"
     keep = (~units).reshape(-1, *([1] * (layer.weight.dim() - 1))).expand_as(layer.weight)
     torch_prune.custom_from_mask(layer, "weight", keep.clone())
-    return LayerPruning(
-        name, "unit", shape_before, shape_before, _zero_fraction(layer), count, (), note
-    )
+    return LayerPruning(name, "unit", shape_before, shape_before, 0.0, count, (), note)
 
 
 def _following(model: nn.Module, name: str) -> list[tuple[str, nn.Module]] | None:
@@ -293,6 +301,7 @@ def _remove_units(
     wrapper: nn.Module,
     spatial: int,
     units: Tensor,
+    masks: dict[int, Tensor],
 ) -> None:
     consumer = _weight_layer(wrapper)
     assert consumer is not None
@@ -308,10 +317,12 @@ def _remove_units(
         module.train(was_training)
     constant = value.reshape(-1)[units]
     weight = consumer.weight
+    # A targeted consumer's own targeted weights are gone too: they carry nothing to fold.
+    effective = weight.masked_fill(masks[id(consumer)], 0) if id(consumer) in masks else weight
     if isinstance(consumer, nn.Linear):
-        columns = weight.reshape(weight.shape[0], -1, spatial)[:, units].sum(-1)
+        columns = effective.reshape(weight.shape[0], -1, spatial)[:, units].sum(-1)
     else:
-        columns = weight[:, units].flatten(2).sum(-1)
+        columns = effective[:, units].flatten(2).sum(-1)
     folded = columns @ constant.to(weight.dtype)
     if bool(folded.any()):
         if consumer.bias is None:
@@ -334,8 +345,11 @@ def _remove_units(
         consumer.weight = nn.Parameter(weight[:, columns_kept].clone())
         consumer.in_features = int(columns_kept.sum())
     else:
+        columns_kept = keep
         consumer.weight = nn.Parameter(weight[:, keep].clone())
         consumer.in_channels = kept
+    if id(consumer) in masks:  # a targeted layer further on: its set loses the same inputs
+        masks[id(consumer)] = masks[id(consumer)][:, columns_kept]
 
 
 def _cut_batch_norm(norm: nn.modules.batchnorm._BatchNorm, keep: Tensor) -> None:
@@ -356,11 +370,6 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> nn.Module:
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name), child, module)
     return model
-
-
-def _zero_fraction(layer: Any) -> float:
-    weight = layer.weight
-    return float((weight == 0).sum()) / weight.numel()
 
 
 def _parameter_count(model: nn.Module) -> int:

@@ -37,5 +37,5 @@ def unpack_bits(packed: Tensor, shape: Sequence[int]) -> Tensor:
     count = 1
     for size in shape:
         count *= size
-    bits = packed.reshape(-1, 1).bitwise_and(_bit_weights(packed.device)).ne_(0)
+    bits = packed.reshape(-1, 1).bitwise_and(_bit_weights(packed.device)).ne(0)
     return bits.view(-1)[:count].view(tuple(shape))

@@ -92,20 +92,6 @@ class SparseBlockDrop(torch.autograd.Function):
         return SparseBlockDrop.apply(grad, seeds, scale, ctx.geometry), None, None, None
 
 
-class SharedMaskDrop(torch.autograd.Function):
-    """``x * scale`` zeroed where a broadcast boolean mask is True, in one output allocation."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, dropped: Tensor, scale: Tensor) -> Tensor:
-        ctx.save_for_backward(dropped, scale)
-        return (x * scale).masked_fill_(dropped, 0)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        dropped, scale = ctx.saved_tensors
-        return SharedMaskDrop.apply(grad, dropped, scale), None, None
-
-
 def _apply(x: Tensor, seeds: Tensor, scale: Tensor, geometry: tuple) -> Tensor:
     out = (x * scale).contiguous()
     positions = block_positions(seeds, *geometry)
@@ -139,7 +125,8 @@ def sparse_drop_block(
     kept = dropped.numel() - dropped.count_nonzero()
     scale = dropped.numel() / kept.clamp_min(1).to(torch.float32)
     if shared_channels:
-        # the mask is C times smaller than x: keep it as a boolean (1 / C bytes per element)
-        return SharedMaskDrop.apply(x, dropped, scale)
+        # one pass over x; the (N, 1, *spatial) factor is C times smaller than x
+        factor = (~dropped).to(x.dtype).mul_(scale.to(x.dtype))
+        return x * factor
     del dropped
     return SparseBlockDrop.apply(x, seeds, scale, (valid, spatial, blocks))

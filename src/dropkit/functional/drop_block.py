@@ -74,9 +74,10 @@ def drop_block(
 
     Seeds are sparse, so they are drawn as a Bernoulli process by geometric gaps (the same
     distribution) and only their blocks are written; backward then keeps the seeds' positions
-    (about ``8 * gamma`` bytes per element) or, with ``shared_channels``, a boolean per
-    (sample, position). Dense rates (``gamma * block area > 1``) and ``torch.compile`` use a
-    Bernoulli draw over every position and a max-pool, keeping a boolean per element.
+    (about ``8 * gamma`` bytes per element) or, with ``shared_channels``, one factor per
+    (sample, position), as timm's coupled-channel mask does. Dense rates
+    (``gamma * block area > 1``) and ``torch.compile`` use a Bernoulli draw over every position
+    and a max-pool, keeping a boolean per element.
 
     Overlapping blocks make the realised fraction slightly below ``p`` when ``p`` is large, as in
     the paper. ``shared_channels=True`` draws one mask per sample, shared by all channels (timm's

@@ -118,6 +118,8 @@ def drop_path_residual(
         return x + branch(x)
     if p == 1.0 or x.shape[0] == 0:
         return x.clone()
+    if torch.compiler.is_compiling():  # data-dependent batch sizes would break the graph
+        return x + drop_path(branch(x), p, training, mode=mode, generator=generator)
     scale = 1.0 / (1.0 - p)
     if mode == "batch":
         kept = bernoulli_mask((1,), 1.0 - p, x.device, generator)

@@ -12,6 +12,7 @@ Example:
 """
 
 from dropkit import functional, nn
+from dropkit.advisor import Diagnosis, TuneResult, diagnose, load_history, tune
 from dropkit.functional.drop_path import drop_path_residual
 from dropkit.model import (
     Change,
@@ -62,6 +63,7 @@ __all__ = [
     "Change",
     "CheckReport",
     "ConcreteDropout",
+    "Diagnosis",
     "DropBlock2d",
     "DropBlock3d",
     "DropConnect",
@@ -82,16 +84,19 @@ __all__ = [
     "SpatialDropout2d",
     "SpatialDropout3d",
     "TargetedDropout",
+    "TuneResult",
     "WeightDrop",
     "__version__",
     "apply_policy",
     "check",
     "concrete_regularization",
     "depth_rates",
+    "diagnose",
     "drop_path_residual",
     "dropout_sites",
     "expected_calibration_error",
     "functional",
+    "load_history",
     "mc_dropout",
     "mc_predict",
     "negative_log_likelihood",
@@ -99,5 +104,6 @@ __all__ = [
     "prune",
     "schedules",
     "set_dropout",
+    "tune",
     "widen",
 ]

@@ -1,0 +1,183 @@
+"""Terminal output of a rate sweep: live progress and the table of results.
+
+Uses rich when it is installed and the output is a terminal; plain lines otherwise (logs, pipes,
+CI), so the same information always arrives.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from dropkit.advisor.compare import RateResult
+
+HEADER = ("p", "group", "width", "train acc", "val acc", "train loss", "val loss", "gap", "regime")
+
+
+def _rich_available() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class SweepProgress:
+    """Live progress of a sweep of training runs: a rich progress bar, or one plain line per run.
+
+    Use as a context manager; call :meth:`update` after every epoch of every run.
+
+    Args:
+        runs: the number of runs.
+        epochs: epochs per run.
+        stream: where to write (standard output by default).
+        rich: ``None`` uses rich when installed and ``stream`` is a terminal.
+
+    Example:
+        >>> import io
+        >>> from dropkit.report import SweepProgress
+        >>> out = io.StringIO()
+        >>> with SweepProgress(1, 2, stream=out) as progress:
+        ...     progress.update("p=0.1 plain", 1, {"val_acc": 0.5})
+        ...     progress.update("p=0.1 plain", 2, {"val_acc": 0.75, "train_acc": 1.0})
+        >>> print(out.getvalue().strip())
+        [1/1] p=0.1 plain: epoch 2/2, train acc 100.0%, val acc 75.0%
+    """
+
+    def __init__(
+        self, runs: int, epochs: int, *, stream: TextIO | None = None, rich: bool | None = None
+    ) -> None:
+        self.runs = runs
+        self.epochs = epochs
+        self.stream = stream if stream is not None else sys.stdout
+        self.use_rich = (_rich_available() and _is_terminal(self.stream)) if rich is None else rich
+        self.done = 0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> SweepProgress:
+        if self.use_rich:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} epochs"),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task("starting", total=self.runs * self.epochs)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+            self._progress = None
+
+    def update(self, label: str, epoch: int, record: dict[str, float]) -> None:
+        """Report that run ``label`` finished ``epoch`` with the numbers in ``record``."""
+        if epoch == self.epochs:
+            self.done += 1
+        summary = _summary(record)
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                advance=1,
+                description=f"[{min(self.done + 1, self.runs)}/{self.runs}] {label} {summary}",
+            )
+            return
+        if epoch == self.epochs:
+            print(
+                f"[{self.done}/{self.runs}] {label}: epoch {epoch}/{self.epochs}, {summary}",
+                file=self.stream,
+                flush=True,
+            )
+
+
+def _summary(record: dict[str, float]) -> str:
+    parts = []
+    for key, name in (("train_acc", "train acc"), ("val_acc", "val acc")):
+        if key in record and math.isfinite(record[key]):
+            parts.append(f"{name} {record[key]:.1%}")
+    return ", ".join(parts)
+
+
+def _row(result: RateResult) -> tuple[str, ...]:
+    data = result.to_dict()
+
+    def percent(value: Any) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    return (
+        f"{result.p:g}",
+        result.group,
+        str(result.width) if result.width else "-",
+        percent(data["train_acc"]),
+        percent(data["val_acc"]),
+        number(data["train_loss"]),
+        number(data["val_loss"]),
+        percent(data["gap"]),
+        result.diagnosis.regime.replace("_", " "),
+    )
+
+
+def format_table(results: Sequence[RateResult], recommended: RateResult | None = None) -> str:
+    """The results as a plain-text table, the recommended run marked with ``*``.
+
+    Example:
+        >>> from dropkit.advisor.compare import compare_rates
+        >>> from dropkit.report import format_table
+        >>> runs = compare_rates([{"p": 0.2, "group": "plain", "width": 8,
+        ...                        "history": [{"train_acc": 0.9, "val_acc": 0.8}] * 3}])
+        >>> print(format_table(runs, runs[0]))
+          p    group  width  train acc  val acc  train loss  val loss  gap    regime
+        * 0.2  plain  8      90.0%      80.0%    -           -         10.0%  overfitting
+    """
+    rows = [_row(result) for result in results]
+    widths = [max(len(text) for text in column) for column in zip(HEADER, *rows, strict=False)]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=False)).rstrip()]
+    for result, row in zip(results, rows, strict=False):
+        mark = "* " if result is recommended else "  "
+        lines.append(
+            mark + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=False)).rstrip()
+        )
+    return "\n".join(lines)
+
+
+def print_table(
+    results: Sequence[RateResult],
+    recommended: RateResult | None = None,
+    *,
+    stream: TextIO | None = None,
+    rich: bool | None = None,
+) -> None:
+    """Print the results table: with rich when available and writing to a terminal, else plain."""
+    out = stream if stream is not None else sys.stdout
+    use_rich = (_rich_available() and _is_terminal(out)) if rich is None else rich
+    if not use_rich:
+        print(format_table(results, recommended), file=out)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="dropout rate sweep (* recommended)")
+    for name in HEADER:
+        table.add_column(name, justify="left" if name in ("group", "regime") else "right")
+    for result in results:
+        style = "bold green" if result is recommended else None
+        row = list(_row(result))
+        if result is recommended:
+            row[0] = f"* {row[0]}"
+        table.add_row(*row, style=style)
+    Console(file=out).print(table)

@@ -1,0 +1,153 @@
+"""Figures of training histories and of a rate sweep, drawn with matplotlib into image files.
+
+The figures are built on ``matplotlib.figure.Figure`` directly (no pyplot, no global state, no
+display needed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dropkit.advisor.compare import RateResult
+from dropkit.advisor.history import History, as_history
+
+TRAIN_STYLE = {"color": "#1f77b4", "linestyle": "-", "label": "train"}
+VAL_STYLE = {"color": "#d62728", "linestyle": "-", "label": "validation"}
+GROUP_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+
+
+def _figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Any, Any]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError("figures need matplotlib: pip install 'dropkit[cli]'") from error
+    figure = Figure(figsize=size, layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    return figure, axes
+
+
+def _finite(epochs: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
+    pairs = [(e, v) for e, v in zip(epochs, values, strict=False) if math.isfinite(v)]
+    return [e for e, _ in pairs], [v for _, v in pairs]
+
+
+def plot_history(history: Any, path: str | Path, *, title: str | None = None) -> Path:
+    """Draw a history's loss and accuracy curves (train and validation) into an image file.
+
+    Args:
+        history: a :class:`~dropkit.advisor.History` or anything :func:`~dropkit.diagnose` accepts.
+        path: the image to write (its suffix picks the format: ``.png``, ``.svg``, ``.pdf``).
+        title: a title above the figure.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from dropkit.report import plot_history
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "curves.png"
+        >>> history = {"train_loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.8, 0.9]}
+        >>> plot_history(history, path).exists()
+        True
+    """
+    data = as_history(history)
+    kinds = [
+        kind
+        for kind in ("loss", "acc")
+        if f"val_{kind}" in data.available() or f"train_{kind}" in data.available()
+    ]
+    figure, axes = _figure(1, len(kinds), (5.0 * len(kinds), 3.6))
+    for ax, kind in zip(axes[0], kinds, strict=False):
+        _draw_pair(ax, data, kind)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if kind == "acc" else "loss")
+        ax.legend()
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def plot_curves(results: Sequence[RateResult], path: str | Path, *, kind: str = "acc") -> Path:
+    """Train and validation curves of every run: one panel per rate, one row per group.
+
+    Args:
+        results: the runs, as :func:`~dropkit.advisor.compare.compare_rates` returns them.
+        path: the image to write.
+        kind: ``"acc"`` or ``"loss"``.
+    """
+    groups = list(dict.fromkeys(result.group for result in results))
+    rates = sorted({result.p for result in results})
+    figure, axes = _figure(
+        len(groups), len(rates), (2.6 * len(rates) + 0.6, 2.4 * len(groups) + 0.6)
+    )
+    for row, group in enumerate(groups):
+        for column, rate in enumerate(rates):
+            ax = axes[row][column]
+            match = [r for r in results if r.group == group and r.p == rate]
+            if not match:
+                ax.set_axis_off()
+                continue
+            result = match[0]
+            _draw_pair(ax, result.history, kind)
+            width = f", width {result.width}" if result.width else ""
+            ax.set_title(f"p={rate:g} {group}{width}", fontsize=9)
+            if kind == "acc":
+                ax.set_ylim(max(0.0, _lowest(results, kind) - 0.02), 1.01)
+            if row == len(groups) - 1:
+                ax.set_xlabel("epoch")
+            if column == 0:
+                ax.set_ylabel("accuracy" if kind == "acc" else "loss")
+    axes[0][0].legend(fontsize=8)
+    path = Path(path)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def plot_rates(results: Sequence[RateResult], path: str | Path) -> Path:
+    """The generalization gap and the validation score against the rate, one line per group."""
+    figure, axes = _figure(1, 2, (10.0, 3.6))
+    gap_ax, score_ax = axes[0]
+    groups = list(dict.fromkeys(result.group for result in results))
+    uses_accuracy = all("val_acc" in r.history.available() for r in results)
+    for index, group in enumerate(groups):
+        members = sorted((r for r in results if r.group == group), key=lambda r: r.p)
+        rates = [r.p for r in members]
+        color = GROUP_COLORS[index % len(GROUP_COLORS)]
+        gap_ax.plot(rates, [r.gap for r in members], marker="o", color=color, label=group)
+        score = [r.score if uses_accuracy else -r.score for r in members]
+        score_ax.plot(rates, score, marker="o", color=color, label=group)
+    gap_ax.axhline(0.0, color="grey", linewidth=0.8)
+    gap_ax.set_xlabel("dropout rate p")
+    gap_ax.set_ylabel("train - validation accuracy" if uses_accuracy else "val - train loss")
+    gap_ax.set_title("generalization gap (final epoch)")
+    score_ax.set_xlabel("dropout rate p")
+    score_ax.set_ylabel("validation accuracy" if uses_accuracy else "validation loss")
+    score_ax.set_title("validation (mean of the last epochs)")
+    for ax in (gap_ax, score_ax):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _draw_pair(ax: Any, history: History, kind: str) -> None:
+    for split, style in (("train", TRAIN_STYLE), ("val", VAL_STYLE)):
+        values = history.series(f"{split}_{kind}")
+        if values:
+            epochs, finite = _finite(history.epochs, values)
+            ax.plot(epochs, finite, **style)
+    ax.grid(alpha=0.3)
+
+
+def _lowest(results: Sequence[RateResult], kind: str) -> float:
+    values = [
+        v
+        for r in results
+        for name in (f"train_{kind}", f"val_{kind}")
+        for v in r.history.series(name)[len(r.history) // 4 :]
+        if math.isfinite(v)
+    ]
+    return min(values) if values else 0.0

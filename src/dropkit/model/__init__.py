@@ -11,6 +11,7 @@ from dropkit.model.mc import (
     negative_log_likelihood,
 )
 from dropkit.model.policy import Policy, PolicyReport, apply_policy
+from dropkit.model.prune import LayerPruning, PruneReport, PruneResult, prune
 from dropkit.model.schedules import DropoutScheduler
 from dropkit.model.setting import Change, set_dropout
 from dropkit.model.sites import DropoutSite, dropout_sites
@@ -21,9 +22,12 @@ __all__ = [
     "DropoutScheduler",
     "DropoutSite",
     "Finding",
+    "LayerPruning",
     "MCPrediction",
     "Policy",
     "PolicyReport",
+    "PruneReport",
+    "PruneResult",
     "apply_policy",
     "check",
     "dropout_sites",
@@ -31,6 +35,7 @@ __all__ = [
     "mc_dropout",
     "mc_predict",
     "negative_log_likelihood",
+    "prune",
     "schedules",
     "set_dropout",
 ]

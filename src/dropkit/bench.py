@@ -63,7 +63,7 @@ def load_peer(name: str, peers_dir: str | None = None) -> types.ModuleType | Non
         # torchvision's files import ``..utils._log_api_usage_once``: give them a stub parent
         for module_name in (package, f"{package}.ops", f"{package}.layers"):
             module = sys.modules.setdefault(module_name, types.ModuleType(module_name))
-            module.__path__ = []  # type: ignore[attr-defined]
+            module.__path__ = []
         utils = types.ModuleType(f"{package}.utils")
         utils._log_api_usage_once = lambda obj: None  # type: ignore[attr-defined]
         sys.modules[f"{package}.utils"] = utils

@@ -72,12 +72,12 @@ def drop_block(
     3. Every seed zeroes the block that starts at it.
     4. Kept units are scaled by ``count(all) / count(kept)`` over the whole batch's mask.
 
-    Seeds are sparse, so they are drawn as a Bernoulli process by geometric gaps (the same
+    Seeds are sparse, so on CPU they are drawn as a Bernoulli process by geometric gaps (the same
     distribution) and only their blocks are written; backward then keeps the seeds' positions
     (about ``8 * gamma`` bytes per element) or, with ``shared_channels``, one factor per
     (sample, position), as timm's coupled-channel mask does. Dense rates
-    (``gamma * block area > 1``) and ``torch.compile`` use a Bernoulli draw over every position
-    and a max-pool, keeping a boolean per element.
+    (``gamma * block area > 1``), CUDA tensors and ``torch.compile`` use a Bernoulli draw over
+    every position and a max-pool, keeping a boolean per element.
 
     Overlapping blocks make the realised fraction slightly below ``p`` when ``p`` is large, as in
     the paper. ``shared_channels=True`` draws one mask per sample, shared by all channels (timm's
@@ -117,7 +117,8 @@ def drop_block(
         return zeros_with_zero_gradient(x)
     blocks = tuple(min(block, size) for block, size in zip(sizes, spatial, strict=True))
     gamma = seed_rate(p, spatial, blocks)
-    if gamma * math.prod(blocks) <= 1.0 and not torch.compiler.is_compiling():
+    sparse = gamma * math.prod(blocks) <= 1.0 and x.device.type == "cpu"
+    if sparse and not torch.compiler.is_compiling():
         return sparse_drop_block(x, gamma, blocks, shared_channels, generator)
     valid = tuple(size - block + 1 for size, block in zip(spatial, blocks, strict=True))
     channels = 1 if shared_channels else x.shape[1]

@@ -1,0 +1,225 @@
+"""Check and time dropkit's CUDA paths against torch's fused CUDA dropout, in one run.
+
+    PYTHONPATH=src python benchmarks/cuda_check.py [--out results.json]
+
+Correctness first (drop fractions, the regenerated backward mask, gradcheck, checkpoint replay,
+DropBlock, drop_path_residual), then forward+backward medians by CUDA events and peak memory of
+a transformer block's training step. Peers (torchvision, timm) are used where importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+import dropkit as dk
+from dropkit import bench
+from dropkit._kernels import fused
+
+results: dict[str, object] = {}
+
+
+def check(name: str, condition: bool, detail: object = "") -> None:
+    results[f"check: {name}"] = bool(condition)
+    print(f"{'ok  ' if condition else 'FAIL'} {name} {detail}", flush=True)
+
+
+def correctness(device: torch.device) -> None:
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        x = torch.randn(1 << 22, device=device, dtype=dtype).add_(8).requires_grad_()
+        y = dk.functional.dropout(x, 0.3)
+        fraction = (y == 0).float().mean().item()
+        check(
+            f"dropout {dtype} drop fraction",
+            abs(fraction - 0.3) < 5 * (0.21 / x.numel()) ** 0.5,
+            fraction,
+        )
+        check(f"dropout {dtype} path", True, type(y.grad_fn).__name__)
+        y.backward(torch.ones_like(y))
+        check(f"dropout {dtype} backward mask == forward mask", torch.equal(x.grad == 0, y == 0))
+    results["dropout grad_fn"] = type(y.grad_fn).__name__
+    saved: list[torch.Tensor] = []
+    x = torch.randn(1 << 20, device=device, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        dk.functional.dropout(x, 0.5)
+    check(
+        "dropout saved bytes per element",
+        True,
+        sum(t.numel() * t.element_size() for t in saved) / x.numel(),
+    )
+    fused.MIN_FUSED_ELEMENTS, previous = 1, fused.MIN_FUSED_ELEMENTS
+    t = torch.randn(64, device=device, dtype=torch.float64, requires_grad=True)
+    generator = lambda: torch.Generator(device=device).manual_seed(0)  # noqa: E731
+    check(
+        "dropout gradcheck",
+        torch.autograd.gradcheck(
+            lambda s: dk.functional.dropout(s, 0.3, generator=generator()), (t,)
+        ),
+    )
+    fused.MIN_FUSED_ELEMENTS = previous
+    x = torch.randn(1 << 20, device=device, requires_grad=True)
+    weight = torch.randn(1 << 20, device=device)
+    block = lambda s: dk.functional.dropout(s * weight, 0.5)  # noqa: E731
+    torch.manual_seed(1)
+    block(x).sum().backward()
+    plain = x.grad.clone()
+    x.grad = None
+    torch.manual_seed(1)
+    checkpoint(block, x, use_reentrant=False).sum().backward()
+    check("dropout under checkpoint replays the mask", torch.equal(plain, x.grad))
+    for shared in (False, True):
+        f = torch.rand(8, 64, 56, 56, device=device).add_(1).requires_grad_()
+        y = dk.functional.drop_block(f, 0.1, 7, shared_channels=shared)
+        y.backward(torch.ones_like(y))
+        fraction = (y == 0).float().mean().item()
+        check(
+            f"drop_block shared={shared} fraction near 0.1 (overlaps lower it)",
+            0.08 < fraction < 0.105,
+            fraction,
+        )
+        check(
+            f"drop_block shared={shared} gradient zero on blocks", torch.equal(f.grad == 0, y == 0)
+        )
+    branch = torch.nn.Linear(32, 32).to(device)
+    h = torch.randn(64, 32, device=device)
+    a = dk.drop_path_residual(h, branch, 0.4, generator=generator())
+    b = h + dk.functional.drop_path(branch(h), 0.4, generator=generator())
+    check("drop_path_residual equals x + drop_path(branch(x))", torch.allclose(a, b, atol=1e-5))
+
+
+def cuda_time(step: Callable[[], None], repeats: int = 20) -> float:
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def timings(device: torch.device) -> None:
+    def pair(title: str, x: torch.Tensor, ours: Callable, peers: dict[str, Callable]) -> None:
+        grad = torch.randn_like(x)
+        row = {}
+        for name, function in [("dropkit", ours), *peers.items()]:
+
+            def step(function: Callable = function) -> None:
+                leaf = x.detach().requires_grad_()
+                function(leaf).backward(grad)
+
+            row[name] = round(cuda_time(step), 3)
+            row[name + " B/elem"] = round(bench._bytes(function, x), 3)
+        results[title] = row
+        print(title, row, flush=True)
+
+    for dtype, n in ((torch.float32, 1 << 24), (torch.float32, 1 << 26), (torch.bfloat16, 1 << 26)):
+        x = torch.randn(n, device=device, dtype=dtype)
+        pair(
+            f"dropout fwd+bwd ms {dtype} {n}",
+            x,
+            lambda t: dk.functional.dropout(t, 0.3),
+            {"torch F.dropout": lambda t: F.dropout(t, 0.3)},
+        )
+    feature = torch.randn(32, 256, 56, 56, device=device)
+    peers: dict[str, Callable] = {}
+    try:
+        import torchvision.ops
+
+        peers["torchvision drop_block2d"] = lambda t: torchvision.ops.drop_block2d(t, 0.1, 7)
+    except Exception as error:
+        print("torchvision unavailable:", error)
+    pair(
+        "drop_block per-channel fwd+bwd ms",
+        feature,
+        lambda t: dk.functional.drop_block(t, 0.1, 7),
+        peers,
+    )
+    peers = {}
+    try:
+        from timm.layers.drop import drop_block_2d, drop_path
+
+        peers["timm drop_block_2d"] = lambda t: drop_block_2d(t, 0.1, 7, couple_channels=True)
+    except Exception as error:
+        drop_path = None
+        print("timm unavailable:", error)
+    pair(
+        "drop_block shared fwd+bwd ms",
+        feature,
+        lambda t: dk.functional.drop_block(t, 0.1, 7, shared_channels=True),
+        peers,
+    )
+    tokens = torch.randn(256, 197, 384, device=device)
+    peers = {"timm drop_path": lambda t: drop_path(t, 0.2, True)} if drop_path else {}
+    pair("drop_path fwd+bwd ms", tokens, lambda t: dk.functional.drop_path(t, 0.2), peers)
+    torch.manual_seed(0)
+    branch = torch.nn.Sequential(
+        torch.nn.Linear(1024, 4096), torch.nn.GELU(), torch.nn.Linear(4096, 1024)
+    ).to(device)
+    hidden = torch.randn(256, 128, 1024, device=device)
+    pair(
+        "drop_path_residual fwd+bwd ms (p=0.4, MLP branch)",
+        hidden,
+        lambda t: dk.drop_path_residual(t, branch, 0.4),
+        {"x + drop_path(branch(x))": lambda t: t + dk.functional.drop_path(branch(t), 0.4)},
+    )
+    memory = {}
+    for name, dropout in (
+        ("torch F.dropout", lambda t: F.dropout(t, 0.1)),
+        ("dropkit", lambda t: dk.functional.dropout(t, 0.1)),
+    ):
+        torch.manual_seed(0)
+        block = bench._Block(512, 8, dropout).to(device)
+        x = torch.randn(8, 1024, 512, device=device, requires_grad=True)
+        block(x).sum().backward()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        block(x).sum().backward()
+        torch.cuda.synchronize()
+        memory[name] = round((torch.cuda.max_memory_allocated() - base) / 2**20, 1)
+    results["transformer block 8x1024x512, 8 heads: peak MiB above resting"] = memory
+    print("peak memory", memory, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--out", default=os.path.join(os.environ.get("OUT", "."), "cuda_results.json")
+    )
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("no CUDA device")
+        return 1
+    device = torch.device("cuda")
+    results["device"] = torch.cuda.get_device_name()
+    results["torch"] = torch.__version__
+    try:
+        import triton
+
+        results["triton"] = triton.__version__
+    except ImportError:
+        results["triton"] = None
+    print(results, flush=True)
+    try:
+        correctness(device)
+        timings(device)
+    finally:
+        with open(args.out, "w") as handle:
+            json.dump(results, handle, indent=2)
+    return 0 if all(v for k, v in results.items() if k.startswith("check:")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import warnings
 from collections.abc import Callable, Mapping
@@ -28,8 +29,8 @@ class TuneResult:
         best_rates: the rates of the best finished trial, ``{name: p}``.
         best_value: its score.
         study: the ``optuna.Study`` (every trial, for plots and analysis).
-        finished: trials of the study that finished (complete or pruned), this call's and earlier.
-        ran: trials this call ran.
+        finished: trials of the study that finished (complete or pruned), by any worker, ever.
+        ran: trials this call ran to the end (complete or pruned).
     """
 
     best_rates: dict[str, float]
@@ -165,14 +166,23 @@ def tune(
             score = objective(rates)
         return float(score)  # nan marks the trial failed; the study goes on
 
-    before = _count(study, finished_states)
-    remaining = n_trials - before
+    ran = 0
+
+    def count_finished(study: Any, trial: Any) -> None:
+        nonlocal ran
+        if trial.state in finished_states:
+            ran += 1
+
+    remaining = n_trials - _count(study, finished_states)
     if remaining > 0:
         study.optimize(
             run_trial,
             n_trials=remaining,
             timeout=timeout,
-            callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished_states)],
+            callbacks=[
+                count_finished,
+                optuna.study.MaxTrialsCallback(n_trials, states=finished_states),
+            ],
         )
     finished = _count(study, finished_states)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -184,14 +194,14 @@ def tune(
         best_value=float(best.value),
         study=study,
         finished=finished,
-        ran=finished - before,
+        ran=ran,
     )
 
 
 def _storage(optuna: Any, storage: str | Path | None) -> Any:
     if storage is not None and not isinstance(storage, (str, Path)):
         return storage  # an optuna storage object, used as given
-    url = storage_url(storage)
+    url = _with_driver(storage_url(storage))
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # Several local workers write to one file: wait for the lock instead of failing.
@@ -213,6 +223,18 @@ def _storage(optuna: Any, storage: str | Path | None) -> Any:
     except Exception as error:  # a bad URL or an unreachable server: say which, in one line
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ValueError(f"cannot open the storage {_hide_password(url)}: {first_line}") from error
+
+
+def _with_driver(url: str) -> str:
+    """Name the PostgreSQL driver that is installed: recent SQLAlchemy reads a bare
+    ``postgresql://`` as psycopg 3, while the ``postgres`` extra installs psycopg2."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    for module, dialect in (("psycopg2", "postgresql+psycopg2"), ("psycopg", "postgresql+psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return f"{dialect}{sep}{rest}"
+    return url
 
 
 def _hide_password(url: str) -> str:

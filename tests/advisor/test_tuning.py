@@ -1,0 +1,358 @@
+"""dk.tune on SQLite (continuation, a killed worker, two workers) and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+import dropkit as dk  # noqa: E402
+from dropkit.advisor.tuning import check_space, storage_url  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+COMPLETE = optuna.trial.TrialState.COMPLETE
+
+
+def quadratic(rates):
+    return (rates["a"] - 0.3) ** 2 + (rates["b"] - 0.1) ** 2
+
+
+def completed(url, study="dropkit"):
+    return optuna.load_study(study_name=study, storage=url).get_trials(states=(COMPLETE,))
+
+
+def test_finds_the_minimum_and_reports_the_study(tmp_path):
+    path = tmp_path / "s.db"
+    result = dk.tune(
+        quadratic, {"a": (0.0, 0.6), "b": (0.0, 0.5)}, storage=path, n_trials=25, seed=1
+    )
+    assert isinstance(result, dk.TuneResult)
+    assert result.finished == 25 and result.ran == 25
+    assert set(result.best_rates) == {"a", "b"}
+    assert result.best_value == pytest.approx(quadratic(result.best_rates))
+    assert result.best_value == min(t.value for t in result.study.trials)
+    assert result.best_value < 0.01
+    assert 0.0 <= result.best_rates["b"] <= 0.5
+
+
+def test_maximize(tmp_path):
+    result = dk.tune(
+        lambda r: -quadratic(r),
+        {"a": (0.0, 0.6), "b": (0.0, 0.5)},
+        storage=tmp_path / "m.db",
+        n_trials=10,
+        direction="maximize",
+        seed=0,
+    )
+    assert result.best_value == max(t.value for t in result.study.trials)
+
+
+def test_calling_again_continues_the_study(tmp_path):
+    path = tmp_path / "c.db"
+    first = dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=4, seed=0)
+    values = [t.value for t in first.study.trials]
+    second = dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=7, seed=1)
+    assert (second.finished, second.ran) == (7, 3)
+    assert [t.value for t in second.study.trials][:4] == values
+    third = dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=7)
+    assert third.ran == 0
+
+
+def test_separate_studies_in_one_storage(tmp_path):
+    path = tmp_path / "two.db"
+    dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, study_name="x", n_trials=2)
+    other = dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, study_name="y", n_trials=3)
+    assert other.finished == 3
+    assert len(completed(storage_url(path), "x")) == 2
+
+
+def test_reporter_prunes_hopeless_trials(tmp_path):
+    def objective(rates, report):
+        for step in range(10):
+            # Rates far from 0.2 report bad values from the first step on.
+            report(abs(rates["a"] - 0.2) * (10 - step), step)
+        return abs(rates["a"] - 0.2)
+
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    result = dk.tune(
+        objective, {"a": (0.0, 1.0)}, storage=tmp_path / "p.db", n_trials=20, pruner=pruner, seed=0
+    )
+    states = [t.state for t in result.study.trials]
+    assert optuna.trial.TrialState.PRUNED in states
+    assert result.finished == 20
+    complete = [t for t in result.study.trials if t.state == COMPLETE]
+    assert all(len(t.intermediate_values) == 10 for t in complete)
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({}, "non-empty dict"),
+        ({"a": (0.5, 0.2)}, "low 0.5 above high 0.2"),
+        ({"a": (0.0, 1.5)}, r"space\['a'\] high must be a probability in \[0, 1\], got 1.5"),
+        ({"a": 0.3}, r"must be a \(low, high\) pair"),
+        ({"": (0, 1)}, "non-empty strings"),
+    ],
+)
+def test_bad_space(space, message):
+    with pytest.raises(ValueError, match=message):
+        check_space(space)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="n_trials must be an int >= 1, got 0"):
+        dk.tune(quadratic, {"a": (0, 1)}, storage=tmp_path / "x.db", n_trials=0)
+    with pytest.raises(ValueError, match="direction must be one of"):
+        dk.tune(quadratic, {"a": (0, 1)}, storage=tmp_path / "x.db", direction="up")
+    with pytest.raises(ValueError, match="cannot open the storage nosuch://"):
+        dk.tune(quadratic, {"a": (0, 1)}, storage="nosuch://host/db")
+
+
+def test_direction_of_an_existing_study_is_checked(tmp_path):
+    path = tmp_path / "d.db"
+    dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=1)
+    with pytest.raises(ValueError, match="already exists with direction minimize"):
+        dk.tune(
+            quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=2, direction="maximize"
+        )
+
+
+def test_default_storage_is_a_local_sqlite_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, n_trials=2)
+    assert (tmp_path / "dropkit-tune.db").is_file()
+    assert storage_url(None) == "sqlite:///dropkit-tune.db"
+    assert storage_url(tmp_path / "f.db") == f"sqlite:///{tmp_path / 'f.db'}"
+    assert storage_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+WORKER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    import optuna
+    import dropkit as dk
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage, trials, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    folder, pause = Path(sys.argv[4]), float(sys.argv[5])
+    (folder / f"ready-{os.getpid()}").touch()
+    deadline = time.time() + 60
+    while len(list(folder.glob("ready-*"))) < int(sys.argv[6]) and time.time() < deadline:
+        time.sleep(0.05)
+
+    def objective(rates):
+        time.sleep(pause)
+        with open(folder / "calls.log", "a") as log:
+            log.write(f"{os.getpid()}\\n")
+        return (rates["a"] - 0.3) ** 2
+
+    result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=storage, study_name="shared",
+                     n_trials=trials, seed=seed)
+    print(result.ran, result.finished)
+    """
+)
+
+
+def start_worker(tmp_path, storage, trials, seed, pause, workers):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            storage,
+            str(trials),
+            str(seed),
+            str(tmp_path),
+            str(pause),
+            str(workers),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_worker_loses_no_finished_trial(tmp_path):
+    url = storage_url(tmp_path / "killed.db")
+    worker = start_worker(tmp_path, url, 200, 0, 0.2, 1)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if (tmp_path / "killed.db").exists():
+                try:
+                    if len(completed(url, "shared")) >= 3:
+                        break
+                except Exception:  # the tables or the study are not created yet
+                    pass
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == -signal.SIGKILL
+    before = {t.number: t.value for t in completed(url, "shared")}
+    assert len(before) >= 3
+    result = dk.tune(
+        lambda r: (r["a"] - 0.3) ** 2,
+        {"a": (0.0, 1.0)},
+        storage=url,
+        study_name="shared",
+        n_trials=len(before) + 2,
+    )
+    after = {t.number: t.value for t in result.study.get_trials(states=(COMPLETE,))}
+    assert {n: after[n] for n in before} == before  # every finished trial is still there
+    assert result.ran == 2 and result.finished == len(before) + 2
+
+
+def test_two_workers_share_one_storage(tmp_path):
+    url = storage_url(tmp_path / "shared.db")
+    # Create the study first so the workers do not race to create its tables.
+    optuna.create_study(storage=url, study_name="shared")
+    workers = [start_worker(tmp_path, url, 8, seed, 0.15, 2) for seed in (1, 2)]
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    for worker, (_out, err) in zip(workers, outputs, strict=False):
+        assert worker.returncode == 0, err
+    ran = [int(out.split()[0]) for out, _ in outputs]
+    finished = len(completed(url, "shared"))
+    # Workers stop when the study holds 8; a trial already running then still finishes.
+    assert 8 <= finished <= 9
+    assert sum(ran) == finished
+    callers = set((tmp_path / "calls.log").read_text().split())
+    assert len(callers) == 2, "both workers ran trials"
+
+
+def find_initdb():
+    candidates = [shutil.which("initdb"), "/usr/local/bin/initdb"]
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+def as_user(command, user):
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("runuser"):
+        return ["runuser", "-u", user, "--", *command]
+    return ["su", user, "-s", "/bin/sh", "-c", " ".join(command)]
+
+
+def server_user():
+    """initdb refuses root: use (or create) an unprivileged system user when running as root."""
+    if os.geteuid() != 0:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    for name in ("postgres", "dropkit-pg"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", "dropkit-pg"], check=True)
+    return "dropkit-pg"
+
+
+@pytest.fixture
+def postgres_url():
+    initdb = find_initdb()
+    if initdb is None:
+        pytest.skip("no PostgreSQL initdb found (PATH, /usr/local/bin, /usr/lib/postgresql/*/bin)")
+    pytest.importorskip("psycopg2")
+    pg_ctl = initdb.with_name("pg_ctl")
+    user = server_user()
+    entry = pwd.getpwnam(user)
+    folder = Path(tempfile.mkdtemp(prefix="dropkit-pg-"))
+    os.chown(folder, entry.pw_uid, entry.pw_gid)
+    data = folder / "data"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(
+        as_user(
+            [str(initdb), "-D", str(data), "-U", "dropkit", "--auth=trust", "-E", "UTF8"], user
+        ),
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = as_user(
+        [
+            str(pg_ctl),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        user,
+    )
+    if start[0] == "su":  # su takes one command string: quote the options
+        start = [
+            "su",
+            user,
+            "-s",
+            "/bin/sh",
+            "-c",
+            f"{pg_ctl} -D {data} -o '{options}' -l {folder / 'log'} -w -t 60 start",
+        ]
+    subprocess.run(start, check=True, capture_output=True, cwd=folder)
+    try:
+        yield f"postgresql://dropkit@127.0.0.1:{port}/postgres"
+    finally:
+        stop = as_user([str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"], user)
+        subprocess.run(stop, capture_output=True, cwd=folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_postgresql_storage_is_shared_and_continued(postgres_url, tmp_path):
+    first = dk.tune(
+        quadratic,
+        {"a": (0, 1), "b": (0, 1)},
+        storage=postgres_url,
+        study_name="pg",
+        n_trials=3,
+        seed=0,
+    )
+    assert first.finished == 3
+    first_values = [t.value for t in first.study.trials]
+    # A second worker process joins the same study through the server.
+    worker = start_worker(tmp_path, postgres_url, 5, 3, 0.0, 1)
+    _out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    shared = dk.tune(
+        quadratic, {"a": (0, 1)}, storage=postgres_url, study_name="shared", n_trials=5
+    )
+    assert (shared.finished, shared.ran) == (5, 0)  # the worker's five trials are in the server
+    again = dk.tune(
+        quadratic,
+        {"a": (0, 1), "b": (0, 1)},
+        storage=postgres_url,
+        study_name="pg",
+        n_trials=5,
+        seed=1,
+    )
+    assert (again.finished, again.ran) == (5, 2)
+    assert [t.value for t in again.study.trials][:3] == first_values

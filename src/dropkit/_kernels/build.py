@@ -133,7 +133,7 @@ def cpu_kernels_available() -> bool:
 def _load() -> bool:
     if os.environ.get("DROPKIT_CPU_KERNELS", "1").lower() in ("0", "false", "no", "off"):
         return False
-    if hasattr(torch.ops.dropkit, "dropout_fused"):
+    if hasattr(torch.ops.dropkit, "row_dropout"):  # the newest op: this source is loaded
         return True
     compiler = find_compiler()
     if compiler is None or sys.platform == "win32":

@@ -4,6 +4,9 @@
   thresholds them and writes the output; backward keeps only the seed (0 bytes per element) and
   reruns the kernel on the gradient, which rebuilds the identical mask.
 - CUDA with Triton: the same idea with Philox (:mod:`dropkit._kernels.triton_dropout`).
+- A mask shared along trailing dims (drop_path's rows, spatial dropout's maps, ``broadcast_dims``
+  ending at the last dim) on a contiguous CPU tensor: the compiled kernel writes
+  ``x * scale`` for kept rows and zeros for dropped ones in one pass, saving only the small mask.
 - Otherwise (no compiler, under ``torch.compile``, small tensors): the pure-PyTorch path,
   ``torch.bernoulli`` and ``torch.where``; when a gradient is needed on a large tensor its mask
   is saved bit-packed (1 bit per element) instead of one byte per element.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -76,6 +80,48 @@ class PackedMaskDropout(torch.autograd.Function):
         (packed,) = ctx.saved_tensors
         keep = unpack_bits(packed, ctx.shape)
         return PackedMaskDropout.apply(grad, keep, ctx.scale), None, None
+
+
+class RowMaskDropout(torch.autograd.Function):
+    """``x * scale`` on the rows ``keep`` keeps, zeros elsewhere, in one pass (compiled kernel)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, keep: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        ctx.save_for_backward(keep)
+        return torch.ops.dropkit.row_dropout(x, keep, scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (keep,) = ctx.saved_tensors
+        return RowMaskDropout.apply(grad, keep, ctx.scale), None, None
+
+
+def covers_leading_dims(mask_shape: Sequence[int], shape: Sequence[int]) -> bool:
+    """True when a mask of ``mask_shape`` varies only over leading dims of ``shape``.
+
+    That is, ``mask_shape`` is ``shape[:k]`` followed by ones, for some ``k``.
+    """
+    if len(mask_shape) != len(shape):
+        return False
+    k = 0
+    while k < len(shape) and mask_shape[k] == shape[k] and shape[k] != 1:
+        k += 1
+    return all(size == 1 for size in mask_shape[k:])
+
+
+def broadcast_dropout(x: Tensor, keep: Tensor, scale: float) -> Tensor:
+    """:func:`apply_keep_mask` for a mask broadcast over ``x``, in one pass where it can be."""
+    if (
+        x.device.type == "cpu"
+        and x.numel() >= MIN_FUSED_ELEMENTS
+        and x.is_contiguous()
+        and not torch.compiler.is_compiling()
+        and covers_leading_dims(keep.shape, x.shape)
+        and cpu_kernels_available()
+    ):
+        return RowMaskDropout.apply(x, keep, scale)
+    return apply_keep_mask(x, keep, scale)
 
 
 def _triton_ready() -> bool:

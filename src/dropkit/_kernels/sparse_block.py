@@ -5,6 +5,13 @@ instead of a Bernoulli draw per position followed by a max-pool over the whole t
 are drawn as a Bernoulli process by geometric gaps (the same distribution, exactly), and each
 seed's block is written by index. Backward keeps only the seeds' int64 positions (about
 ``8 * gamma`` bytes per element) and rebuilds the block positions from them.
+
+With the compiled CPU kernel (:mod:`dropkit._kernels.build`) the blocks are applied in two
+passes over the feature maps, each parallel over maps: the first counts the cells the blocks
+cover (a small per-map bitmap) to get the scale, the second writes ``x * scale`` one map at a
+time and zeroes that map's blocks while it is still in cache, so ``x`` is read once and the
+output written once. Backward does the same on the gradient from the saved seeds. Without the
+kernel, the pure-PyTorch path below gives the same result.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from dropkit._kernels.build import cpu_kernels_available
 
 
 def bernoulli_positions(
@@ -92,6 +101,23 @@ class SparseBlockDrop(torch.autograd.Function):
         return SparseBlockDrop.apply(grad, seeds, scale, ctx.geometry), None, None, None
 
 
+class CompiledBlockDrop(torch.autograd.Function):
+    """The compiled kernel's ``x * scale`` with the seeds' blocks zeroed; backward likewise."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, seeds: Tensor, scale: float, geometry: tuple) -> Tensor:
+        ctx.scale = scale
+        ctx.geometry = geometry
+        ctx.save_for_backward(seeds)
+        valid, blocks, shared = geometry
+        return torch.ops.dropkit.block_drop(x, seeds, valid, blocks, shared, scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        (seeds,) = ctx.saved_tensors
+        return CompiledBlockDrop.apply(grad, seeds, ctx.scale, ctx.geometry), None, None, None
+
+
 def _apply(x: Tensor, seeds: Tensor, scale: Tensor, geometry: tuple) -> Tensor:
     out = (x * scale).contiguous()
     positions = block_positions(seeds, *geometry)
@@ -120,6 +146,10 @@ def sparse_drop_block(
     maps_shape = (x.shape[0], channels, *spatial)
     maps = x.shape[0] * channels
     seeds = bernoulli_positions(maps * math.prod(valid), gamma, x.device, generator)
+    if x.device.type == "cpu" and cpu_kernels_available():
+        kept_cells = torch.ops.dropkit.block_kept(seeds, maps, spatial, valid, blocks)
+        scale = maps * math.prod(spatial) / max(kept_cells, 1)
+        return CompiledBlockDrop.apply(x, seeds, scale, (valid, blocks, shared_channels))
     positions = block_positions(seeds, valid, spatial, blocks)
     dropped = dropped_cells(maps_shape, positions, x.device)
     kept = dropped.numel() - dropped.count_nonzero()

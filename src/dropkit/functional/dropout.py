@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from dropkit._kernels.fused import element_dropout
-from dropkit._kernels.masks import apply_keep_mask, bernoulli_mask, zeros_with_zero_gradient
+from dropkit._kernels.fused import broadcast_dropout, element_dropout
+from dropkit._kernels.masks import bernoulli_mask, zeros_with_zero_gradient
 from dropkit._validation import check_floating, check_generator, check_probability, normalize_dims
 
 
@@ -70,4 +70,4 @@ def dropout(
     if mask_shape == list(x.shape):
         return element_dropout(x, p, generator)
     mask = bernoulli_mask(mask_shape, 1.0 - p, x.device, generator)
-    return apply_keep_mask(x, mask, 1.0 / (1.0 - p))
+    return broadcast_dropout(x, mask, 1.0 / (1.0 - p))

@@ -266,14 +266,19 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} exists and is not a folder")
+    from dropkit.rules import widen
+
     split = load_digits_split(args.train_size, args.val_size, seed=args.seed)
+    # With --json, standard output carries the JSON alone; progress goes to standard error.
+    stream = sys.stderr if args.json else sys.stdout
     print(
         f"dropkit demo: MLP with 2 hidden layers of {args.width} on {args.train_size} digits "
         f"(validation {args.val_size}), {args.epochs} epochs per rate",
+        file=stream,
         flush=True,
     )
-    runs_planned = len(args.rates) + (0 if args.no_widen else sum(1 for p in args.rates if p > 0))
-    with SweepProgress(runs_planned, args.epochs) as progress:
+    widened = 0 if args.no_widen else sum(widen(args.width, p) != args.width for p in args.rates)
+    with SweepProgress(len(args.rates) + widened, args.epochs, stream=stream) as progress:
         runs = run_sweep(
             split,
             args.rates,

@@ -180,4 +180,4 @@ def print_table(
         if result is recommended:
             row[0] = f"* {row[0]}"
         table.add_row(*row, style=style)
-    Console(file=out).print(table)
+    Console(file=out, width=None if _is_terminal(out) else 120).print(table)

@@ -7,6 +7,8 @@
 - A mask shared along trailing dims (drop_path's rows, spatial dropout's maps, ``broadcast_dims``
   ending at the last dim) on a contiguous CPU tensor: the compiled kernel writes
   ``x * scale`` for kept rows and zeros for dropped ones in one pass, saving only the small mask.
+- CUDA with Triton, a broadcast mask (drop_path, spatial dropout, DropBlock's dense path): one
+  Triton pass writes ``x * scale`` or an exact zero per element, saving only the mask.
 - Otherwise (no compiler, under ``torch.compile``, small tensors): the pure-PyTorch path,
   ``torch.bernoulli`` and ``torch.where``; when a gradient is needed on a large tensor its mask
   is saved bit-packed (1 bit per element) instead of one byte per element.
@@ -121,6 +123,26 @@ def broadcast_dropout(x: Tensor, keep: Tensor, scale: float) -> Tensor:
         and cpu_kernels_available()
     ):
         return RowMaskDropout.apply(x, keep, scale)
+    return masked_scale(x, keep, scale)
+
+
+def masked_scale(x: Tensor, keep: Tensor, scale: float | Tensor) -> Tensor:
+    """``x * scale`` where ``keep`` (broadcast) is True, exact zeros elsewhere.
+
+    CUDA tensors take the one-pass Triton kernel when the mask's broadcast allows it; everything
+    else takes :func:`apply_keep_mask` (two passes, the same result).
+    """
+    if (
+        x.device.type == "cuda"
+        and x.numel() >= MIN_FUSED_ELEMENTS
+        and not torch.compiler.is_compiling()
+        and _triton_ready()
+    ):
+        from dropkit._kernels import triton_dropout
+
+        layout = triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
+        if layout is not None and x.numel() <= triton_dropout.MAX_ELEMENTS:
+            return triton_dropout.TritonMaskDropout.apply(x, keep, scale, layout)
     return apply_keep_mask(x, keep, scale)
 
 

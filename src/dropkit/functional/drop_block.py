@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dropkit._kernels.masks import apply_keep_mask, bernoulli_mask, zeros_with_zero_gradient
+from dropkit._kernels.fused import masked_scale
+from dropkit._kernels.masks import bernoulli_mask, zeros_with_zero_gradient
 from dropkit._kernels.sparse_block import sparse_drop_block
 from dropkit._validation import (
     check_dims,
@@ -73,11 +74,13 @@ def drop_block(
     4. Kept units are scaled by ``count(all) / count(kept)`` over the whole batch's mask.
 
     Seeds are sparse, so on CPU they are drawn as a Bernoulli process by geometric gaps (the same
-    distribution) and only their blocks are written; backward then keeps the seeds' positions
-    (about ``8 * gamma`` bytes per element) or, with ``shared_channels``, one factor per
-    (sample, position), as timm's coupled-channel mask does. Dense rates
+    distribution) and only their blocks are written, by a compiled kernel that reads ``x`` once
+    and writes the output once; backward keeps only the seeds' positions (about
+    ``8 * gamma`` bytes per element). Without the kernel, ``shared_channels`` keeps one factor
+    per (sample, position), as timm's coupled-channel mask does. Dense rates
     (``gamma * block area > 1``), CUDA tensors and ``torch.compile`` use a Bernoulli draw over
-    every position and a max-pool, keeping a boolean per element.
+    every position and a max-pool, keeping a boolean per element (per (sample, position) with
+    ``shared_channels``); on CUDA a Triton kernel then applies it in one pass.
 
     Overlapping blocks make the realised fraction slightly below ``p`` when ``p`` is large, as in
     the paper. ``shared_channels=True`` draws one mask per sample, shared by all channels (timm's
@@ -128,4 +131,4 @@ def drop_block(
     dropped = _MAX_POOL[len(spatial)](padded, kernel_size=blocks, stride=1)
     keep = dropped == 0
     scale = keep.numel() / keep.sum().clamp_min(1).to(torch.float32)
-    return apply_keep_mask(x, keep, scale)
+    return masked_scale(x, keep, scale)

@@ -1,10 +1,14 @@
 """Check and time dropkit's CUDA paths against torch's fused CUDA dropout, in one run.
 
     PYTHONPATH=src python benchmarks/cuda_check.py [--out results.json]
+    TRITON_INTERPRET=1 PYTHONPATH=src python benchmarks/cuda_check.py --dry-run  # CPU, tiny
 
 Correctness first (drop fractions, the regenerated backward mask, gradcheck, checkpoint replay,
-DropBlock, drop_path_residual), then forward+backward medians by CUDA events and peak memory of
-a transformer block's training step. Peers (torchvision, timm) are used where importable.
+DropBlock's dense path, drop_path and spatial dropout by the one-pass mask kernel against the
+two-pass reference, drop_path_residual), then forward+backward medians by CUDA events, a sweep
+of the Triton dropout's launch shape, and peak memory of a transformer block's training step.
+Peers (torchvision, timm) are used where importable. ``--dry-run`` runs the same code on CPU
+with tiny shapes, to check the script itself without a GPU.
 """
 
 from __future__ import annotations
@@ -25,6 +29,30 @@ from dropkit import bench
 from dropkit._kernels import fused
 
 results: dict[str, object] = {}
+SMALL = False  # set by --dry-run: tiny shapes
+
+
+def size(large: int, small: int) -> int:
+    return small if SMALL else large
+
+
+def reference_paths() -> object:
+    """A context in which dropkit takes its pure-PyTorch paths (no Triton)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def manager():  # type: ignore[no-untyped-def]
+        previous = os.environ.get("DROPKIT_TRITON")
+        os.environ["DROPKIT_TRITON"] = "0"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("DROPKIT_TRITON")
+            else:
+                os.environ["DROPKIT_TRITON"] = previous
+
+    return manager()
 
 
 def check(name: str, condition: bool, detail: object = "") -> None:
@@ -34,7 +62,8 @@ def check(name: str, condition: bool, detail: object = "") -> None:
 
 def correctness(device: torch.device) -> None:
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        x = torch.randn(1 << 22, device=device, dtype=dtype).add_(8).requires_grad_()
+        x = torch.randn(size(1 << 22, 1 << 16), device=device, dtype=dtype)
+        x = x.add_(8).requires_grad_()
         y = dk.functional.dropout(x, 0.3)
         fraction = (y == 0).float().mean().item()
         check(
@@ -45,6 +74,14 @@ def correctness(device: torch.device) -> None:
         check(f"dropout {dtype} path", True, type(y.grad_fn).__name__)
         y.backward(torch.ones_like(y))
         check(f"dropout {dtype} backward mask == forward mask", torch.equal(x.grad == 0, y == 0))
+        keep = (y != 0).float()
+        for lag in (1, 1024, 4096):
+            both = (keep[lag:] * keep[:-lag]).mean().item()
+            check(
+                f"dropout {dtype} pairs {lag} apart independent",
+                abs(both - 0.49) < 5 * (0.49 * 0.51 / keep.numel()) ** 0.5,
+                both,
+            )
     results["dropout grad_fn"] = type(y.grad_fn).__name__
     saved: list[torch.Tensor] = []
     x = torch.randn(1 << 20, device=device, requires_grad=True)
@@ -76,7 +113,7 @@ def correctness(device: torch.device) -> None:
     checkpoint(block, x, use_reentrant=False).sum().backward()
     check("dropout under checkpoint replays the mask", torch.equal(plain, x.grad))
     for shared in (False, True):
-        f = torch.rand(8, 64, 56, 56, device=device).add_(1).requires_grad_()
+        f = torch.rand(8, size(64, 8), 56, 56, device=device).add_(1).requires_grad_()
         y = dk.functional.drop_block(f, 0.1, 7, shared_channels=shared)
         y.backward(torch.ones_like(y))
         fraction = (y == 0).float().mean().item()
@@ -88,6 +125,7 @@ def correctness(device: torch.device) -> None:
         check(
             f"drop_block shared={shared} gradient zero on blocks", torch.equal(f.grad == 0, y == 0)
         )
+    mask_kernels(device, generator)
     branch = torch.nn.Linear(32, 32).to(device)
     h = torch.randn(64, 32, device=device)
     a = dk.drop_path_residual(h, branch, 0.4, generator=generator())
@@ -95,9 +133,66 @@ def correctness(device: torch.device) -> None:
     check("drop_path_residual equals x + drop_path(branch(x))", torch.allclose(a, b, atol=1e-5))
 
 
+def mask_kernels(device: torch.device, generator: Callable[[], torch.Generator]) -> None:
+    """The one-pass mask kernel equals the two-pass reference, output and gradient, bit for bit."""
+    cases = {
+        "drop_path row": lambda t, g: dk.functional.drop_path(t, 0.3, generator=g),
+        "drop_path batch": lambda t, g: dk.functional.drop_path(t, 0.3, mode="batch", generator=g),
+        "spatial_dropout": lambda t, g: dk.functional.spatial_dropout(t, 0.3, generator=g),
+        "dropout broadcast_dims=(2, 3)": lambda t, g: dk.functional.dropout(
+            t, 0.3, broadcast_dims=(2, 3), generator=g
+        ),
+        "drop_block dense p=0.9 block 4": lambda t, g: dk.functional.drop_block(
+            t, 0.9, 4, generator=g
+        ),
+        "drop_block dense shared": lambda t, g: dk.functional.drop_block(
+            t, 0.9, 4, shared_channels=True, generator=g
+        ),
+    }
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(32, 16, 24, 24, device=device, dtype=dtype)
+        x[:, :, 0, 0] = float("inf")
+        grad = torch.randn_like(x)
+        for name, function in cases.items():
+
+            def run(
+                function: Callable = function, x: torch.Tensor = x, grad: torch.Tensor = grad
+            ) -> tuple[torch.Tensor, torch.Tensor, str]:
+                leaf = x.detach().requires_grad_()
+                y = function(leaf, generator())
+                y.backward(grad)
+                return y.detach(), leaf.grad, type(y.grad_fn).__name__
+
+            y, gx, path = run()
+            with reference_paths():
+                y_ref, gx_ref, path_ref = run()
+            check(
+                f"{name} {dtype}: one-pass kernel equals reference",
+                torch.equal(y, y_ref) and torch.equal(gx, gx_ref) and not y.isnan().any(),
+                f"{path} vs {path_ref}",
+            )
+    tokens = torch.randn(4096, 64, device=device).add_(3).requires_grad_()
+    y = dk.functional.drop_path(tokens, 0.3)
+    rows = (y == 0).all(1)
+    check(
+        "drop_path rows whole and rate",
+        bool(((y != 0).all(1) | rows).all())
+        and abs(rows.float().mean().item() - 0.3) < 5 * (0.21 / 4096) ** 0.5,
+        rows.float().mean().item(),
+    )
+    y.backward(torch.ones_like(y))
+    check("drop_path backward mask == forward mask", torch.equal(tokens.grad == 0, y == 0))
+
+
 def cuda_time(step: Callable[[], None], repeats: int = 20) -> float:
     for _ in range(3):
         step()
+    if SMALL:  # CPU dry run
+        import time
+
+        start = time.perf_counter()
+        step()
+        return (time.perf_counter() - start) * 1e3
     times = []
     for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -107,6 +202,32 @@ def cuda_time(step: Callable[[], None], repeats: int = 20) -> float:
         torch.cuda.synchronize()
         times.append(start.elapsed_time(end))
     return statistics.median(times)
+
+
+def _reference(function: Callable, t: torch.Tensor, *args: object) -> torch.Tensor:
+    with reference_paths():
+        return function(t, *args)
+
+
+def sweep(device: torch.device) -> None:
+    """Forward+backward ms of the Triton dropout for a few launch shapes (float32, 64M)."""
+    from dropkit._kernels import triton_dropout as kernel
+
+    x = torch.randn(size(1 << 26, 1 << 16), device=device)
+    grad = torch.randn_like(x)
+    default = (kernel.SUB_BLOCK, kernel.NUM_WARPS)
+    row = {}
+    for sub_block, warps in ((512, 4), (1024, 4), (1024, 8), (2048, 8), (2048, 16), (4096, 16)):
+        kernel.SUB_BLOCK, kernel.NUM_WARPS = sub_block, warps
+
+        def step() -> None:
+            leaf = x.detach().requires_grad_()
+            dk.functional.dropout(leaf, 0.3).backward(grad)
+
+        row[f"sub_block {sub_block}, {warps} warps"] = round(cuda_time(step), 3)
+    kernel.SUB_BLOCK, kernel.NUM_WARPS = default
+    results["triton dropout launch sweep, fwd+bwd ms, float32 64M"] = row
+    print("sweep", row, flush=True)
 
 
 def timings(device: torch.device) -> None:
@@ -124,7 +245,8 @@ def timings(device: torch.device) -> None:
         results[title] = row
         print(title, row, flush=True)
 
-    for dtype, n in ((torch.float32, 1 << 24), (torch.float32, 1 << 26), (torch.bfloat16, 1 << 26)):
+    big, huge = size(1 << 24, 1 << 15), size(1 << 26, 1 << 16)
+    for dtype, n in ((torch.float32, big), (torch.float32, huge), (torch.bfloat16, huge)):
         x = torch.randn(n, device=device, dtype=dtype)
         pair(
             f"dropout fwd+bwd ms {dtype} {n}",
@@ -132,7 +254,8 @@ def timings(device: torch.device) -> None:
             lambda t: dk.functional.dropout(t, 0.3),
             {"torch F.dropout": lambda t: F.dropout(t, 0.3)},
         )
-    feature = torch.randn(32, 256, 56, 56, device=device)
+    sweep(device)
+    feature = torch.randn(size(32, 2), size(256, 4), 56, 56, device=device)
     peers: dict[str, Callable] = {}
     try:
         import torchvision.ops
@@ -140,6 +263,9 @@ def timings(device: torch.device) -> None:
         peers["torchvision drop_block2d"] = lambda t: torchvision.ops.drop_block2d(t, 0.1, 7)
     except Exception as error:
         print("torchvision unavailable:", error)
+    peers["dropkit dense two-pass reference"] = lambda t: _reference(
+        dk.functional.drop_block, t, 0.1, 7
+    )
     pair(
         "drop_block per-channel fwd+bwd ms",
         feature,
@@ -160,14 +286,30 @@ def timings(device: torch.device) -> None:
         lambda t: dk.functional.drop_block(t, 0.1, 7, shared_channels=True),
         peers,
     )
-    tokens = torch.randn(256, 197, 384, device=device)
+    tokens = torch.randn(size(256, 8), 197, 384, device=device)
     peers = {"timm drop_path": lambda t: drop_path(t, 0.2, True)} if drop_path else {}
+    try:
+        import torchvision.ops
+
+        peers["torchvision stochastic_depth"] = lambda t: torchvision.ops.stochastic_depth(
+            t, 0.2, "row"
+        )
+    except Exception as error:
+        print("torchvision unavailable:", error)
+    peers["dropkit two-pass reference"] = lambda t: _reference(dk.functional.drop_path, t, 0.2)
     pair("drop_path fwd+bwd ms", tokens, lambda t: dk.functional.drop_path(t, 0.2), peers)
+    maps = torch.randn(size(64, 2), 256, 28, 28, device=device)
+    pair(
+        "spatial_dropout fwd+bwd ms",
+        maps,
+        lambda t: dk.functional.spatial_dropout(t, 0.2),
+        {"torch F.dropout2d": lambda t: F.dropout2d(t, 0.2)},
+    )
     torch.manual_seed(0)
     branch = torch.nn.Sequential(
         torch.nn.Linear(1024, 4096), torch.nn.GELU(), torch.nn.Linear(4096, 1024)
     ).to(device)
-    hidden = torch.randn(256, 128, 1024, device=device)
+    hidden = torch.randn(size(256, 4), 128, 1024, device=device)
     pair(
         "drop_path_residual fwd+bwd ms (p=0.4, MLP branch)",
         hidden,
@@ -181,8 +323,10 @@ def timings(device: torch.device) -> None:
     ):
         torch.manual_seed(0)
         block = bench._Block(512, 8, dropout).to(device)
-        x = torch.randn(8, 1024, 512, device=device, requires_grad=True)
+        x = torch.randn(8, size(1024, 64), 512, device=device, requires_grad=True)
         block(x).sum().backward()
+        if SMALL:
+            continue
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -198,12 +342,15 @@ def main() -> int:
     parser.add_argument(
         "--out", default=os.path.join(os.environ.get("OUT", "."), "cuda_results.json")
     )
+    parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes: check the script")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    global SMALL
+    SMALL = args.dry_run
+    if not torch.cuda.is_available() and not SMALL:
         print("no CUDA device")
         return 1
-    device = torch.device("cuda")
-    results["device"] = torch.cuda.get_device_name()
+    device = torch.device("cpu" if SMALL else "cuda")
+    results["device"] = "cpu (dry run)" if SMALL else torch.cuda.get_device_name()
     results["torch"] = torch.__version__
     try:
         import triton

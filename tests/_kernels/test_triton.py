@@ -60,6 +60,12 @@ for mask_shape in ((4, 1, 1, 1), (4, 3, 1, 1), (4, 1, 5, 7), (4, 3, 5, 7), (1, 1
         assert torch.equal(out, torch.where(mask, x * scale, 0.0)), mask_shape
     half = kernel.apply_mask(x.half(), mask, torch.tensor(1.25), layout)
     assert torch.equal(half, torch.where(mask, x.half() * torch.tensor(1.25), 0.0))
+# rows and maps longer than one program's block (several chunks per row, a ragged last chunk)
+x = torch.randn(2, 3, 70, 70)
+for mask_shape in ((2, 1, 1, 1), (2, 1, 70, 70), (2, 3, 70, 70)):
+    mask = torch.rand(mask_shape, generator=g) < 0.5
+    layout = kernel.mask_layout(mask_shape, tuple(x.shape))
+    assert torch.equal(kernel.apply_mask(x, mask, 0.5, layout), torch.where(mask, x * 0.5, 0.0))
 assert kernel.mask_layout((4, 1, 5, 1), (4, 3, 5, 7)) is None
 assert kernel.mask_layout((4, 3), (4, 3, 5)) is None
 t = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)

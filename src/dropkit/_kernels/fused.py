@@ -146,10 +146,18 @@ def masked_scale(x: Tensor, keep: Tensor, scale: float | Tensor) -> Tensor:
     return apply_keep_mask(x, keep, scale)
 
 
+_TRITON_FOUND: list[bool] = []
+
+
 def _triton_ready() -> bool:
-    return importlib.util.find_spec("triton") is not None and os.environ.get(
-        "DROPKIT_TRITON", "1"
-    ).lower() not in ("0", "false", "no", "off")
+    if not _TRITON_FOUND:  # look once: find_spec is slow next to a kernel launch
+        _TRITON_FOUND.append(importlib.util.find_spec("triton") is not None)
+    return _TRITON_FOUND[0] and os.environ.get("DROPKIT_TRITON", "1").lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
 
 
 def element_dropout(x: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:

@@ -133,21 +133,29 @@ def _mask_kernel(  # type: ignore[no-untyped-def]
     keep_ptr,
     out_ptr,
     scale_ptr,
-    n,
-    group,
-    inner,
+    columns,
+    chunks,
+    row_group,
     scale,
     BLOCK: tl.constexpr,
+    KEEP_PER_ROW: tl.constexpr,
     SCALE_FROM_POINTER: tl.constexpr,
 ):
-    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    inside = offsets < n
-    index = (offsets // (group * inner)) * inner + offsets % inner
-    keep = tl.load(keep_ptr + index, mask=inside, other=0) != 0
+    # x is (rows, columns); this program covers one chunk of one row (one division per program)
+    program = tl.program_id(0)
+    row = program // chunks
+    column = (program % chunks) * BLOCK + tl.arange(0, BLOCK)
+    inside = column < columns
+    if KEEP_PER_ROW:
+        keep = tl.load(keep_ptr + row + column * 0, mask=inside, other=0) != 0  # one address
+    else:
+        keep_row = (row // row_group).to(tl.int64) * columns
+        keep = tl.load(keep_ptr + keep_row + column, mask=inside, other=0) != 0
     if SCALE_FROM_POINTER:  # noqa: SIM108 (a compile-time branch)
         factor = tl.load(scale_ptr)
     else:
         factor = scale
+    offsets = row.to(tl.int64) * columns + column
     x = tl.load(x_ptr + offsets, mask=inside & keep, other=0.0)
     y = tl.where(keep, x.to(factor.dtype) * factor, 0.0)
     tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=inside)
@@ -178,31 +186,45 @@ def mask_layout(mask_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[in
 
 
 def apply_mask(x: Tensor, keep: Tensor, scale: float | Tensor, layout: tuple[int, int]) -> Tensor:
-    """``x * scale`` where the broadcast ``keep`` is True, exact zeros elsewhere, in one pass."""
+    """``x * scale`` where the broadcast ``keep`` is True, exact zeros elsewhere, in one pass.
+
+    A tensor ``scale`` is rounded to ``x``'s dtype first, as ``x * scale`` rounds a 0-dim tensor;
+    a float ``scale`` multiplies in float32 (float64 for float64 ``x``), as a Python number does.
+    """
     source = x.contiguous()
     out = torch.empty_like(source)
     n = source.numel()
     if n:
         group, inner = layout
+        if group == 1 and inner == 1:  # a full mask
+            columns, row_group, per_row = n, 1, False
+        elif inner == 1:  # one decision per row of `group` elements
+            columns, row_group, per_row = group, 1, True
+        else:  # one mask row of `inner` elements shared by `group` rows of x
+            columns, row_group, per_row = inner, group, False
+        block = min(MASK_BLOCK, max(128, triton.next_power_of_2(columns)))
+        chunks = triton.cdiv(columns, block)
         if isinstance(scale, Tensor):
             compute = torch.float64 if source.dtype == torch.float64 else torch.float32
-            scale_tensor: Tensor | None = scale.to(device=source.device, dtype=compute).reshape(1)
+            rounded = scale.to(device=source.device, dtype=source.dtype)
+            scale_tensor: Tensor | None = rounded.to(compute).reshape(1)
             from_pointer, value = True, 1.0
         else:
             scale_tensor, from_pointer = _scale_argument(source.dtype, scale, source.device)
             value = scale
-        _mask_kernel[(triton.cdiv(n, MASK_BLOCK),)](
+        _mask_kernel[((n // columns) * chunks,)](
             source,
             keep.contiguous().view(torch.uint8),
             out,
             scale_tensor if from_pointer else keep,
-            n,
-            group,
-            inner,
+            columns,
+            chunks,
+            row_group,
             value,
-            BLOCK=MASK_BLOCK,
+            BLOCK=block,
+            KEEP_PER_ROW=per_row,
             SCALE_FROM_POINTER=from_pointer,
-            num_warps=NUM_WARPS,
+            num_warps=NUM_WARPS if block >= 2048 else 4,
         )
     return out.view(x.shape)
 

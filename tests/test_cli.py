@@ -180,9 +180,6 @@ def test_tune_a_script_target_and_continue(tmp_path, capsys, monkeypatch):
 
 
 def test_check_prints_a_planted_finding(tmp_path, capsys):
-    dk = pytest.importorskip("dropkit")
-    if not hasattr(dk, "check"):
-        pytest.skip("dk.check is not in this installation")
     (tmp_path / "models.py").write_text(
         "import torch\n"
         "def planted():\n"

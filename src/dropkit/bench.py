@@ -7,12 +7,9 @@ their source files (``torchvision/ops/drop_block.py``, ``torchvision/ops/stochas
 ``timm/layers/drop.py``) in ``--peers-dir``, ``$DROPKIT_PEERS_DIR``, ``~/.cache/dropkit/peers``
 or an installed package, without importing the packages themselves (torchvision's compiled part
 must match torch's version; these files need only torch). A peer that cannot be found is
-reported and its rows skipped. To fetch them::
-
-    pip download --no-deps torchvision timm -d wheels
-    mkdir -p ~/.cache/dropkit/peers && cd ~/.cache/dropkit/peers
-    unzip -o ../../../wheels/torchvision-*.whl 'torchvision/ops/*.py'
-    unzip -o ../../../wheels/timm-*.whl timm/layers/drop.py
+reported and its rows skipped. ``--fetch-peers`` (what ``make bench`` runs) downloads the two
+wheels with ``pip download --no-deps`` and extracts just those files into the peers folder,
+once; nothing else of them is installed or imported.
 """
 
 from __future__ import annotations
@@ -22,9 +19,12 @@ import importlib.util
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import types
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,43 @@ PEER_FILES = {
     "torchvision.stochastic_depth": "torchvision/ops/stochastic_depth.py",
     "timm.drop": "timm/layers/drop.py",
 }
+
+
+#: The wheels holding the peers' files (torchvision's version pinned to one known to load here).
+PEER_WHEELS = ("torchvision==0.29.1", "timm")
+
+
+def default_peers_dir(peers_dir: str | None = None) -> Path:
+    """Where peer files are fetched to: ``peers_dir``, ``$DROPKIT_PEERS_DIR`` or the cache."""
+    chosen = peers_dir or os.environ.get("DROPKIT_PEERS_DIR")
+    return Path(chosen) if chosen else Path.home() / ".cache" / "dropkit" / "peers"
+
+
+def fetch_peers(target: Path, wheels: tuple[str, ...] = PEER_WHEELS) -> list[str]:
+    """Download the peers' wheels and extract their files into ``target``; returns what is missing.
+
+    Files already in ``target`` are kept and nothing is downloaded when all are there.
+    """
+    missing = [relative for relative in PEER_FILES.values() if not (target / relative).is_file()]
+    if not missing:
+        return []
+    with tempfile.TemporaryDirectory() as scratch:
+        for requirement in wheels:
+            print(f"  downloading {requirement} (no dependencies) ...", flush=True)
+            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+            command += ["--only-binary=:all:", "-d", scratch, requirement]
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                print(f"  pip could not download {requirement}: {result.stderr.strip()[-500:]}")
+        for wheel in sorted(Path(scratch).glob("*.whl")):
+            with zipfile.ZipFile(wheel) as archive:
+                names = set(archive.namelist())
+                for relative in missing:
+                    if relative in names:
+                        destination = target / relative
+                        destination.parent.mkdir(parents=True, exist_ok=True)
+                        destination.write_bytes(archive.read(relative))
+    return [relative for relative in missing if not (target / relative).is_file()]
 
 
 def _peer_roots(peers_dir: str | None) -> list[Path]:
@@ -313,11 +350,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     parser.add_argument("--peers-dir", default=None, help="folder holding the peers' sources")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--fetch-peers",
+        action="store_true",
+        help="first download torchvision's and timm's wheels (pip download --no-deps) and "
+        "extract their DropBlock/DropPath files into the peers folder, unless already there",
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 7)
     if repeats < 1 or args.threads < 1:
         print("dropkit bench: --repeats and --threads must be >= 1", file=sys.stderr)
         return 2
+    if args.fetch_peers:
+        target = default_peers_dir(args.peers_dir)
+        still_missing = fetch_peers(target)
+        for relative in still_missing:
+            print(f"  {relative} could not be fetched into {target}", file=sys.stderr)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {repeats} repeats", flush=True)
     rows = run_benchmarks(args.quick, repeats, args.peers_dir)

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <tuple>
@@ -34,7 +35,11 @@ void advise_huge_pages(const at::Tensor& out) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr uintptr_t kHuge = uintptr_t{1} << 21;
   const size_t bytes = static_cast<size_t>(out.nbytes());
-  if (bytes < 4 * kHuge) return;
+  static const bool enabled = [] {
+    const char* setting = std::getenv("DROPKIT_HUGE_PAGES");
+    return setting == nullptr || std::strcmp(setting, "0") != 0;
+  }();
+  if (!enabled || bytes < 4 * kHuge) return;
   const uintptr_t begin = reinterpret_cast<uintptr_t>(out.data_ptr());
   const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
   const uintptr_t last = (begin + bytes) & ~(kHuge - 1);

@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dropkit.functional import drop_block
 from tests.helpers import FLOAT_DTYPES, assert_fraction, generator
@@ -158,3 +160,30 @@ def test_errors() -> None:
         drop_block(torch.ones(1, 1, 4, 4), 1.1, 3)
     with pytest.raises(TypeError, match="floating-point"):
         drop_block(torch.ones(1, 1, 4, 4, dtype=torch.int32), 0.1, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    spatial=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+    block=st.integers(1, 8),
+    p=st.floats(0.0, 1.0),
+    shared=st.booleans(),
+    dtype=st.sampled_from(FLOAT_DTYPES),
+    seed=st.integers(0, 2**31),
+)
+def test_property_blocks_whole_and_rescale_exact(
+    spatial: list[int], block: int, p: float, shared: bool, dtype: torch.dtype, seed: int
+) -> None:
+    x = torch.rand(3, 4, *spatial, generator=generator(seed)).add_(0.5).to(dtype)
+    y = drop_block(x, p, block, shared_channels=shared, generator=generator(seed + 1))
+    assert y.shape == x.shape and y.dtype == dtype and not torch.isnan(y).any()
+    blocks = (block,) * len(spatial)
+    assert zeros_are_whole_blocks(y.double(), blocks)
+    kept = y != 0
+    if p == 1.0 or not kept.any():
+        assert not kept.any()
+        return
+    if p > 0.0:
+        mask = kept[:, :1] if shared else kept
+        scale = mask.numel() / mask.sum().item()
+        torch.testing.assert_close(y[kept], x[kept] * scale)

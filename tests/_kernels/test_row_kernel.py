@@ -97,3 +97,31 @@ def test_saves_only_the_small_mask_and_gradcheck(monkeypatch):
     assert type(function(t).grad_fn).__name__ == "RowMaskDropoutBackward"
     assert torch.autograd.gradcheck(function, (t,))
     assert torch.autograd.gradgradcheck(function, (t,))
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    "function",
+    [
+        lambda t: dk.functional.drop_path(t, 0.5),
+        lambda t: dk.functional.drop_block(t, 0.2, 3),
+        lambda t: dk.functional.drop_block(t, 0.2, 3, shared_channels=True),
+    ],
+)
+def test_checkpoint_replays_the_same_masks(function):
+    from torch.utils.checkpoint import checkpoint
+
+    x = torch.randn(32, 8, 16, 16, requires_grad=True)
+    weight = torch.randn(8, 16, 16)
+
+    def block(t):
+        return function(t * weight) * 2
+
+    torch.manual_seed(5)
+    block(x).sum().backward()
+    plain = x.grad.clone()
+    x.grad = None
+    torch.manual_seed(5)
+    checkpoint(block, x, use_reentrant=False).sum().backward()
+    assert torch.equal(x.grad, plain)
+    assert (plain == 0).any()

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.overrides import TorchFunctionMode
 
+from dropkit.model._layers import ACTIVATIONS, POOLS
 from dropkit.model.mc import call
 from dropkit.model.sites import DropoutSite, dropout_sites
 
@@ -65,31 +66,7 @@ RANDOM_CALLS = frozenset(
 )
 
 #: Modules and calls that pass a dropout's variance shift on to a following BatchNorm unchanged.
-TRANSPARENT_MODULES = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.ELU,
-    nn.SELU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Hardswish,
-    nn.Mish,
-    nn.Identity,
-    nn.Flatten,
-    nn.Unflatten,
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.MaxPool3d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d,
-)
+TRANSPARENT_MODULES = (*ACTIVATIONS, *POOLS, nn.Identity, nn.Flatten, nn.Unflatten)
 TRANSPARENT_CALLS = frozenset(
     (F.relu, torch.relu, F.gelu, F.silu, F.leaky_relu, torch.tanh, torch.sigmoid, torch.flatten)
 )

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from dropkit._validation import check_probability
+from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model.setting import write_rate
 from dropkit.model.sites import DropoutSite, dropout_sites, is_config
 from dropkit.nn.dropout import Dropout
@@ -21,33 +22,6 @@ CONVS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Conv2d: SpatialDropout2d,
     nn.Conv3d: SpatialDropout3d,
 }
-NORMS = (nn.modules.batchnorm._BatchNorm,)
-ACTIVATIONS = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.ELU,
-    nn.SELU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Hardswish,
-    nn.Mish,
-    nn.PReLU,
-)
-POOLS = (
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.MaxPool3d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool2d,
-)
 #: Config fields by the role of the dropout they set; any other rate field is residual.
 CONFIG_ROLES = {
     "embedding": ("embd_pdrop", "embedding_dropout", "emb_dropout", "embed_dropout"),

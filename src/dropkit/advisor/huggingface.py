@@ -5,7 +5,6 @@ Importing this module needs ``transformers`` (``pip install 'dropkit[hf]'``).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 try:
@@ -15,13 +14,11 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "dropkit.advisor.HuggingFaceCallback needs transformers: pip install 'dropkit[hf]'"
     ) from error
 
-from dropkit.advisor.diagnosis import Diagnosis, Thresholds, diagnose
-from dropkit.advisor.history import History, HistoryError, trainer_log_history
-
-logger = logging.getLogger("dropkit")
+from dropkit.advisor.history import trainer_log_history
+from dropkit.advisor.recorder import DiagnosisRecorder
 
 
-class HuggingFaceCallback(TrainerCallback):
+class HuggingFaceCallback(DiagnosisRecorder, TrainerCallback):
     """Record the Trainer's history; log a :func:`~dropkit.diagnose` verdict after each evaluation.
 
     Pass it to ``transformers.Trainer(callbacks=[...])`` with an evaluation every epoch
@@ -47,30 +44,8 @@ class HuggingFaceCallback(TrainerCallback):
         []
     """
 
-    def __init__(
-        self,
-        current_p: float | None = None,
-        *,
-        metric: str | None = None,
-        thresholds: Thresholds | None = None,
-    ) -> None:
-        self.current_p = current_p
-        self.metric = metric
-        self.thresholds = thresholds
-        self.history: History | None = None
-        self.diagnoses: list[Diagnosis] = []
-
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        try:
-            self.history = trainer_log_history(state.log_history, source="Trainer log_history")
-        except HistoryError as error:
-            logger.info("dropkit: no diagnosis yet (%s)", error)
-            return
-        diagnosis = diagnose(
-            self.history,
-            current_p=self.current_p,
-            metric=self.metric,
-            thresholds=self.thresholds,
+        self.record(
+            lambda: trainer_log_history(state.log_history, source="Trainer log_history"),
+            state.epoch or 0.0,
         )
-        self.diagnoses.append(diagnosis)
-        logger.info("dropkit epoch %g: %s", state.epoch or 0.0, diagnosis.advice)

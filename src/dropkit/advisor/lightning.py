@@ -7,7 +7,6 @@ Importing this module needs PyTorch Lightning (``pip install 'dropkit[lightning]
 from __future__ import annotations
 
 import importlib
-import logging
 import math
 from typing import Any
 
@@ -22,13 +21,12 @@ except ImportError:  # pragma: no cover - depends on the environment
             "pip install 'dropkit[lightning]'"
         ) from error
 
-from dropkit.advisor.diagnosis import Diagnosis, Thresholds, diagnose
-from dropkit.advisor.history import History, HistoryError
+from dropkit.advisor.diagnosis import Thresholds
+from dropkit.advisor.history import History
+from dropkit.advisor.recorder import DiagnosisRecorder
 
-logger = logging.getLogger("dropkit")
 
-
-class LightningCallback(Callback):
+class LightningCallback(DiagnosisRecorder, Callback):
     """Record the logged metrics each epoch and log a :func:`~dropkit.diagnose` verdict.
 
     At the end of every training epoch it takes ``trainer.callback_metrics`` (what the module
@@ -60,13 +58,8 @@ class LightningCallback(Callback):
         metric: str | None = None,
         thresholds: Thresholds | None = None,
     ) -> None:
-        super().__init__()
-        self.current_p = current_p
-        self.metric = metric
-        self.thresholds = thresholds
+        super().__init__(current_p, metric=metric, thresholds=thresholds)
         self.records: list[dict[str, float]] = []
-        self.history: History | None = None
-        self.diagnoses: list[Diagnosis] = []
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if getattr(trainer, "sanity_checking", False):
@@ -77,16 +70,7 @@ class LightningCallback(Callback):
             if math.isfinite(number):
                 row[name] = number
         self.records.append(row)
-        try:
-            self.history = History.from_records(self.records, source="Lightning metrics")
-        except HistoryError as error:
-            logger.info("dropkit: no diagnosis yet (%s)", error)
-            return
-        diagnosis = diagnose(
-            self.history,
-            current_p=self.current_p,
-            metric=self.metric,
-            thresholds=self.thresholds,
+        self.record(
+            lambda: History.from_records(self.records, source="Lightning metrics"),
+            trainer.current_epoch,
         )
-        self.diagnoses.append(diagnosis)
-        logger.info("dropkit epoch %d: %s", trainer.current_epoch, diagnosis.advice)

@@ -1,0 +1,7 @@
+"""``python -m dropkit.cli``: the ``dropkit`` command."""
+
+import sys
+
+from dropkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``dropkit check``: dk.check on a model a user's function builds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from dropkit.cli._common import UsageError
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``check`` parser to ``commands``."""
+    check = commands.add_parser(
+        "check",
+        help="check a model for dropout bugs (dk.check)",
+        description=(
+            "TARGET (module:function or path/to/script.py:function) is called with no arguments "
+            "and returns (model, example_inputs); dk.check runs on them. Exit code 0 when clean, "
+            "1 when something was found."
+        ),
+    )
+    check.add_argument("target", help="module:function or path/to/script.py:function")
+    check.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dropkit check``; returns the exit code."""
+    check = _find_check()
+    from dropkit.advisor.target import load_target
+
+    factory = load_target(args.target)
+    try:
+        built = factory()
+    except Exception as error:
+        raise UsageError(f"{args.target} failed: {type(error).__name__}: {error}") from error
+    if not (isinstance(built, tuple) and len(built) == 2):
+        raise UsageError(
+            f"{args.target} must return (model, example_inputs), got {type(built).__name__}"
+        )
+    model, example_inputs = built
+    report = check(model, example_inputs)
+    findings = list(report)
+    if args.json:
+        print(json.dumps([_finding_dict(finding) for finding in findings]))
+    elif not findings:
+        print(f"{args.target}: no dropout problems found")
+    else:
+        print(f"{args.target}: {len(findings)} finding(s)")
+        for finding in findings:
+            name = getattr(finding, "name", None)
+            print(
+                f"- {getattr(finding, 'kind', 'finding')}"
+                + (f" at {name}" if name else "")
+                + f": {finding}"
+            )
+    return 1 if findings else 0
+
+
+def _find_check() -> Any:
+    import dropkit
+
+    check = getattr(dropkit, "check", None)
+    if check is None:
+        raise UsageError(
+            "dropkit check needs dk.check, which this installation of dropkit does not have"
+        )
+    return check
+
+
+def _finding_dict(finding: Any) -> dict[str, Any]:
+    if is_dataclass(finding) and not isinstance(finding, type):
+        return asdict(finding)
+    return {key: getattr(finding, key, None) for key in ("kind", "name", "message", "advice")}

@@ -16,13 +16,14 @@ from dropkit.advisor.diagnosis import REGIMES, Diagnosis, Thresholds, diagnose
 from dropkit.advisor.history import History, HistoryError, load_history
 from dropkit.advisor.tuning import TuneResult, tune
 
+# The callbacks subclass classes of optional packages, so they are attributes loaded on first use
+# and not in ``__all__``: ``from dropkit.advisor import *`` works without those packages.
+
 __all__ = [
     "REGIMES",
     "Diagnosis",
     "History",
     "HistoryError",
-    "HuggingFaceCallback",
-    "LightningCallback",
     "Thresholds",
     "TuneResult",
     "diagnose",

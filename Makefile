@@ -30,8 +30,14 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The peers' wheels are downloaded (no dependencies, nothing installed); the benchmark reads
+# torchvision's and timm's dropout files from them.
+PEER_WHEELS ?= torchvision==0.29.1 timm
+
 bench: $(STAMP)
-	$(BIN)/dropkit bench --fetch-peers
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: -d .whl $(PEER_WHEELS)
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/memory.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 import dropkit as dk
-from dropkit import bench
 from dropkit._kernels import fused
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # this folder's modules
+import bench
 
 results: dict[str, object] = {}
 SMALL = False  # set by --dry-run: tiny shapes
@@ -252,7 +254,7 @@ def timings(device: torch.device) -> None:
 
             row[name] = round(cuda_time(step), 3)
             row[name + " GPU only"] = round(cuda_time(step, busy=True), 3)
-            row[name + " B/elem"] = round(bench._bytes(function, x), 3)
+            row[name + " B/elem"] = round(bench.saved_bytes_per_element(function, x), 3)
         results[title] = row
         print(title, row, flush=True)
 
@@ -333,7 +335,7 @@ def timings(device: torch.device) -> None:
         ("dropkit", lambda t: dk.functional.dropout(t, 0.1)),
     ):
         torch.manual_seed(0)
-        block = bench._Block(512, 8, dropout).to(device)
+        block = memory.Block(512, 8, dropout).to(device)
         x = torch.randn(8, size(1024, 64), 512, device=device, requires_grad=True)
         block(x).sum().backward()
         if SMALL:

@@ -1,52 +1,113 @@
-"""Fetching the peers' source files for ``dropkit bench`` (pip faked: no network in tests)."""
+"""The benchmark scripts run, print JSON that parses, and load the peers' files from wheels."""
 
+from __future__ import annotations
+
+import json
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
-from dropkit import bench
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import peers  # noqa: E402
+
+from dropkit.cli import main  # noqa: E402
 
 
-def fake_pip(calls):
-    def run(command, **kwargs):
-        calls.append(command)
-        folder = Path(command[command.index("-d") + 1])
-        requirement = command[-1]
-        name = requirement.split("==")[0]
-        with zipfile.ZipFile(folder / f"{name}-1.0-py3-none-any.whl", "w") as archive:
-            for relative in bench.PEER_FILES.values():
-                if relative.startswith(name):
-                    archive.writestr(relative, f"# {relative}\n")
-            archive.writestr(f"{name}/other.py", "# not extracted\n")
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    return run
+def run_script(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
-def test_fetch_extracts_only_the_peer_files(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(bench.subprocess, "run", fake_pip(calls))
-    assert bench.fetch_peers(tmp_path) == []
-    assert [command[-1] for command in calls] == list(bench.PEER_WHEELS)
-    assert all("--no-deps" in command for command in calls)
-    files = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.py"))
-    assert files == sorted(bench.PEER_FILES.values())
-    # a second call finds everything in place and downloads nothing
-    assert bench.fetch_peers(tmp_path) == []
-    assert len(calls) == len(bench.PEER_WHEELS)
+def test_bench_json_is_the_whole_standard_output() -> None:
+    result = run_script(
+        "bench.py", "--ops", "dropout,drop_path", "--sizes", "1K", "--dtypes", "float32",
+        "--layouts", "contiguous,transposed", "--rounds", "2", "--min-run-time", "0.001", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["environment"]["threads"] >= 1
+    rows = document["rows"]
+    assert [(row["op"], row["layout"]) for row in rows] == [
+        ("dropout", "contiguous"),
+        ("dropout", "transposed"),
+        ("drop_path", "contiguous"),
+        ("drop_path", "transposed"),
+    ]
+    for row in rows:
+        assert row["elements"] == 1024
+        spread = row["vs_floor"]
+        assert 0 < spread["worst"] <= spread["median"] <= spread["best"]
+        assert row["saved_B_per_elem"]["dropkit"] >= 0
+    torch_peer = rows[0]["peers"]["torch F.dropout"]["speedup"]
+    assert torch_peer["worst"] <= torch_peer["median"] <= torch_peer["best"]
+    assert rows[0]["saved_B_per_elem"]["torch F.dropout"] >= 1  # torch keeps a mask
 
 
-def test_fetch_reports_what_pip_could_not_get(tmp_path, monkeypatch):
-    def failing(command, **kwargs):
-        return subprocess.CompletedProcess(command, 1, "", "no network")
-
-    monkeypatch.setattr(bench.subprocess, "run", failing)
-    assert bench.fetch_peers(tmp_path) == list(bench.PEER_FILES.values())
+def test_bench_refuses_unknown_choices() -> None:
+    result = run_script("bench.py", "--sizes", "3K")
+    assert result.returncode == 2
+    assert "--sizes: unknown ['3K']" in result.stderr
 
 
-def test_peers_dir_choice(tmp_path, monkeypatch):
-    monkeypatch.setenv("DROPKIT_PEERS_DIR", str(tmp_path / "env"))
-    assert bench.default_peers_dir(str(tmp_path / "arg")) == tmp_path / "arg"
-    assert bench.default_peers_dir() == tmp_path / "env"
-    monkeypatch.delenv("DROPKIT_PEERS_DIR")
-    assert bench.default_peers_dir().parts[-3:] == (".cache", "dropkit", "peers")
+def test_memory_script_compares_the_two_dropouts() -> None:
+    result = run_script("memory.py", "--quick", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    held = {row["implementation"]: row["held_for_backward_MiB"] for row in rows}
+    assert held["dropkit"] < held["torch F.dropout"]
+
+
+def fake_wheel(folder: Path) -> Path:
+    wheel = folder / "torchvision-0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(
+            "torchvision/ops/drop_block.py",
+            "import torch\nfrom ..utils import _log_api_usage_once\n\n"
+            "def drop_block2d(x, p, block_size):\n    _log_api_usage_once(drop_block2d)\n"
+            "    return x * 2\n",
+        )
+    return wheel
+
+
+def test_torchvision_files_load_from_a_wheel_without_importing_the_package(tmp_path: Path) -> None:
+    import torch
+
+    before = set(sys.modules)
+    loaded = peers.load_torchvision([fake_wheel(tmp_path)])
+    assert set(loaded) == {"drop_block"}
+    assert torch.equal(
+        loaded["drop_block"].drop_block2d(torch.ones(2), 0.1, 7), torch.full((2,), 2.0)
+    )
+    registered = [name for name in set(sys.modules) - before if "vision" in name or "peer" in name]
+    assert registered == []
+    assert peers.load_timm([tmp_path / "absent.whl"]) is None
+    assert list(peers.peers_for("drop_block", loaded, None)) == ["torchvision drop_block2d"]
+    with pytest.raises(ValueError, match="unknown op 'dropconnect'"):
+        peers.peers_for("dropconnect", loaded, None)
+
+
+def test_dropkit_bench_forwards_to_the_script(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--sizes", "nope"]) == 2  # the script's own usage error
+
+
+def test_dropkit_bench_outside_a_clone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dropkit.cli import bench
+
+    monkeypatch.setattr(bench, "benchmark_script", lambda: None)
+    assert main(["bench", "--quick"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "dropkit bench: error: the benchmark lives in dropkit's source repository "
+        "(benchmarks/bench.py); run it from a clone"
+    )

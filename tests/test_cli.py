@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 
@@ -214,19 +212,3 @@ def test_check_without_dk_check(capsys, monkeypatch):
     code, _out, err = run(capsys, "check", "math:sqrt")
     assert code == 2
     one_error_line(err, "needs dk.check")
-
-
-def test_bench_forwards_its_arguments(capsys, monkeypatch):
-    received = []
-    fake = types.ModuleType("dropkit.bench")
-    fake.main = lambda argv=None: received.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "dropkit.bench", fake)
-    assert main(["bench", "--quick", "--ops", "dropout"]) == 0
-    assert received == [["--quick", "--ops", "dropout"]]
-
-
-def test_bench_missing(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "dropkit.bench", None)
-    code, _out, err = run(capsys, "bench")
-    assert code == 2
-    one_error_line(err, "benchmark is not part of this installation")

@@ -1,9 +1,16 @@
-"""``dropkit bench``: time dropkit's ops against their peers."""
+"""``dropkit bench``: run the repository's benchmark (``benchmarks/bench.py``).
+
+The benchmark is part of dropkit's source repository, not of the installed package: it loads its
+peers from wheel files and may set thread counts, which a library must never do. From a clone (an
+editable install), ``dropkit bench ARGS`` runs ``python benchmarks/bench.py ARGS``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from dropkit.cli._common import UsageError
@@ -13,13 +20,21 @@ def add_parser(commands: Any) -> None:
     """Add the ``bench`` parser to ``commands`` (its arguments go to the benchmark)."""
     commands.add_parser(
         "bench",
-        help="time dropkit's ops against their peers (arguments go to the benchmark)",
+        help="time dropkit's ops against their peers (arguments go to benchmarks/bench.py)",
         description=(
-            "Run the benchmark; every argument after 'bench' is passed to it "
+            "Run the repository's benchmark; every argument after 'bench' is passed to it "
             "(try 'dropkit bench --help')."
         ),
         add_help=False,
     )
+
+
+def benchmark_script() -> Path | None:
+    """``benchmarks/bench.py`` of the source tree this dropkit was installed from, if present."""
+    import dropkit
+
+    script = Path(dropkit.__file__).resolve().parents[2] / "benchmarks" / "bench.py"
+    return script if script.is_file() else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,15 +43,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_arguments(arguments: list[str]) -> int:
-    """Run the benchmark with ``arguments``; returns the exit code."""
-    try:
-        bench = importlib.import_module("dropkit.bench")
-    except ModuleNotFoundError as error:
-        if error.name in ("dropkit.bench", "dropkit"):
-            raise UsageError("the benchmark is not part of this installation of dropkit") from error
-        raise
-    bench_main = getattr(bench, "main", None)
-    if bench_main is None:
-        raise UsageError("dropkit.bench has no main(argv) to run")
-    result = bench_main(arguments)
-    return int(result or 0)
+    """Run the benchmark with ``arguments``; returns its exit code."""
+    script = benchmark_script()
+    if script is None:
+        raise UsageError(
+            "the benchmark lives in dropkit's source repository (benchmarks/bench.py); "
+            "run it from a clone"
+        )
+    return subprocess.run([sys.executable, str(script), *arguments], check=False).returncode

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import dropkit as dk
-
 OPTIONAL = (
     "optuna",
     "matplotlib",
@@ -28,11 +26,3 @@ def test_import_loads_no_optional_package() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "", f"import dropkit loaded: {result.stdout.strip()}"
-
-
-def test_public_names_resolve() -> None:
-    for name in dk.__all__:
-        assert getattr(dk, name) is not None, name
-    for name in dk.functional.__all__:
-        assert callable(getattr(dk.functional, name)), name
-    assert dk.__version__

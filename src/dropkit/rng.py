@@ -96,7 +96,7 @@ class _Mesh(Protocol):
 
     def get_local_rank(self, mesh_dim: str) -> int: ...
 
-    def size(self, mesh_dim: str) -> int: ...
+    def size(self, mesh_dim: int) -> int: ...
 
 
 @dataclass
@@ -199,13 +199,13 @@ def seed_from_mesh(
     Example:
         On every rank, after ``torch.distributed.init_process_group``:
         ``dk.rng.seed_from_mesh(1234, init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp",
-        "tp")))``. Any object with ``mesh_dim_names``, ``size(name)`` and
-        ``get_local_rank(name)`` is read the same way, as this stand-in for rank (dp 1, tp 0):
+        "tp")))``. Any object with ``mesh_dim_names``, ``size(dim_index)`` and
+        ``get_local_rank(dim_name)`` is read the same way, as this stand-in for rank (dp 1, tp 0):
 
         >>> import dropkit as dk
         >>> class Rank:
         ...     mesh_dim_names = ("dp", "tp")
-        ...     def size(self, name): return 2
+        ...     def size(self, index): return 2
         ...     def get_local_rank(self, name): return {"dp": 1, "tp": 0}[name]
         >>> dk.rng.seed_from_mesh(1234, Rank()) == dk.rng.seed_parallel(1234, data_rank=1)
         True
@@ -214,9 +214,9 @@ def seed_from_mesh(
     if not names:
         raise ValueError("mesh must have named dims (mesh_dim_names), got none")
     data_rank = 0
-    for name in names:
+    for index, name in enumerate(names):
         if name not in (tensor_dim, pipeline_dim):
-            data_rank = data_rank * mesh.size(name) + mesh.get_local_rank(name)
+            data_rank = data_rank * mesh.size(index) + mesh.get_local_rank(name)
 
     def coordinate(name: str) -> int:
         return mesh.get_local_rank(name) if name in names else 0

@@ -72,6 +72,10 @@ _DRAW_LIMIT = 1 << 62  # torch.randint's bound must fit an int64
 class Stream:
     """A named random stream: a key, no state. Obtain one from :func:`add_stream`.
 
+    A ``Stream`` keeps the key it was made with; a module given the stream's name instead looks
+    the key up at each call, so it follows a later :func:`seed_parallel` or
+    :func:`load_state_dict`.
+
     Args:
         name: the stream's name.
         key: a 63-bit integer mixed with one draw of the global CPU generator at each use.
@@ -319,6 +323,7 @@ def describe(source: GeneratorSource) -> str:
     return repr(source)
 
 
+@torch.compiler.disable  # plain Python and host-side state: run eagerly under torch.compile
 def _stream_seed(source: str | Stream) -> int:
     stream_ = get_stream(source) if isinstance(source, str) else source
     draw = int(torch.randint(_DRAW_LIMIT, (), dtype=torch.int64))  # the global CPU generator
@@ -351,8 +356,13 @@ def resolve(source: GeneratorSource, device: torch.device | str) -> torch.Genera
     source = check_source(source)
     if source is None or isinstance(source, torch.Generator):
         return source
+    return _seeded_generator(_stream_seed(source), device)
+
+
+@torch.compiler.disable
+def _seeded_generator(seed: int, device: torch.device | str) -> torch.Generator:
     generator = torch.Generator(device=device)
-    generator.manual_seed(_stream_seed(source))
+    generator.manual_seed(seed)
     return generator
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 import torch
@@ -15,13 +16,14 @@ class RandomModule(nn.Module):
     """A module that draws from ``generator``: None (the global generator), a ``torch.Generator``,
     or a random stream of :mod:`dropkit.rng` (a name such as ``"tensor-parallel"`` or a
     :class:`dropkit.rng.Stream`), looked up at each call. It is a plain attribute, never part of
-    the ``state_dict``, and may be reassigned."""
+    the ``state_dict``, and may be reassigned. A module made of other random modules lists them
+    in :meth:`generator_sites`; assigning its generator assigns theirs."""
 
     _generator: rng.GeneratorSource
 
     def __init__(self, generator: rng.GeneratorSource = None) -> None:
         super().__init__()
-        self.generator = generator
+        self._generator = rng.check_source(generator)
 
     @property
     def generator(self) -> rng.GeneratorSource:
@@ -31,6 +33,12 @@ class RandomModule(nn.Module):
     @generator.setter
     def generator(self, value: rng.GeneratorSource) -> None:
         self._generator = rng.check_source(value)
+        for site in self.generator_sites():
+            site.generator = value
+
+    def generator_sites(self) -> Iterable[RandomModule]:
+        """The random submodules that follow this module's generator (none by default)."""
+        return ()
 
     def draw_generator(self, device: torch.device) -> torch.Generator | None:
         """The generator for one training-time random op on ``device`` (None in evaluation, where

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import cast
 
 import torch
@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from dropkit import rng
 from dropkit._validation import check_positive_int, check_probability
+from dropkit.nn._base import RandomModule
 from dropkit.nn.drop_path import DropPath
 from dropkit.nn.dropout import Dropout
 from dropkit.rules import depth_rates
@@ -44,7 +45,7 @@ def _attention_mask(
     return total
 
 
-class TransformerEncoderLayer(nn.Module):
+class TransformerEncoderLayer(RandomModule):
     """A transformer encoder block with attention, residual and activation dropout, and DropPath.
 
     Vaswani et al., "Attention Is All You Need", NeurIPS 2017 (https://arxiv.org/abs/1706.03762);
@@ -96,8 +97,6 @@ class TransformerEncoderLayer(nn.Module):
         True
     """
 
-    _generator: rng.GeneratorSource
-
     def __init__(
         self,
         d_model: int,
@@ -138,21 +137,14 @@ class TransformerEncoderLayer(nn.Module):
         self.drop_path = DropPath(drop_path)
         self.generator = generator
 
-    @property
-    def generator(self) -> rng.GeneratorSource:
-        """Where the block's dropout draws from; assigning it sets every dropout site."""
-        return self._generator
-
-    @generator.setter
-    def generator(self, value: rng.GeneratorSource) -> None:
-        self._generator = rng.check_source(value)
-        for site in (
+    def generator_sites(self) -> Iterable[RandomModule]:
+        """The dropout modules that follow ``layer.generator`` (attention reads it directly)."""
+        return (
             self.attention_residual_dropout,
             self.feedforward_residual_dropout,
             self.activation_dropout,
             self.drop_path,
-        ):
-            site.generator = value
+        )
 
     @property
     def attention_dropout(self) -> float:
@@ -217,11 +209,10 @@ class TransformerEncoderLayer(nn.Module):
         return x if self.batch_first else x.transpose(0, 1)
 
     def extra_repr(self) -> str:
-        return (
+        return self.with_generator(
             f"d_model={self.d_model}, nhead={self.nhead}, "
             f"attention_dropout={self.attention_dropout}, norm_first={self.norm_first}, "
             f"batch_first={self.batch_first}, activation={self.activation!r}"
-            + ("" if self._generator is None else f", generator={rng.describe(self._generator)}")
         )
 
 
@@ -231,7 +222,7 @@ def _merge_causal(mask: Tensor, causal: Tensor) -> Tensor:
     return mask.masked_fill(causal, float("-inf"))
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(RandomModule):
     """A stack of :class:`TransformerEncoderLayer` with embedding dropout and depth-linear DropPath.
 
     Vaswani et al. 2017 (https://arxiv.org/abs/1706.03762) apply dropout to the sum of embeddings
@@ -263,8 +254,6 @@ class TransformerEncoder(nn.Module):
         >>> encoder(torch.randn(2, 7, 16)).shape
         torch.Size([2, 7, 16])
     """
-
-    _generator: rng.GeneratorSource
 
     def __init__(
         self,
@@ -306,20 +295,12 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps) if norm_first else nn.Identity()
         self.generator = generator
 
-    @property
-    def generator(self) -> rng.GeneratorSource:
-        """Where the stack's dropout draws from; assigning it sets every layer's sites."""
-        return self._generator
-
-    @generator.setter
-    def generator(self, value: rng.GeneratorSource) -> None:
-        self._generator = rng.check_source(value)
-        self.embedding_dropout.generator = value
-        for layer in self.layers:
-            cast(TransformerEncoderLayer, layer).generator = value
+    def generator_sites(self) -> Iterable[RandomModule]:
+        """The embedding dropout and every layer: they follow ``encoder.generator``."""
+        return (self.embedding_dropout, *(cast(RandomModule, layer) for layer in self.layers))
 
     def extra_repr(self) -> str:
-        return "" if self._generator is None else f"generator={rng.describe(self._generator)}"
+        return "" if self.generator is None else f"generator={rng.describe(self.generator)}"
 
     def forward(
         self,

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "distributed_dropout.py"
-TIMEOUT_S = 180  # a bound on a hung rendezvous, far above the few seconds a launch takes
+TIMEOUT_S = 180  # one launch's bound (a hung rendezvous), far above the seconds it takes
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
@@ -56,9 +57,10 @@ def launch(command: str, world: int, out: Path, *extra: str) -> list[dict]:
             )
         )
     failures = []
+    deadline = time.monotonic() + TIMEOUT_S
     try:
         for rank, process in enumerate(processes):
-            output, _ = process.communicate(timeout=TIMEOUT_S)
+            output, _ = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
             if process.returncode != 0:
                 failures.append(f"rank {rank} exited {process.returncode}:\n{output[-3000:]}")
     finally:

@@ -88,6 +88,10 @@ def step(model: nn.Module, optimizer: torch.optim.Optimizer, number: int) -> dic
     data = torch.Generator().manual_seed(1000 * number + rank)  # each rank's own batch
     x = torch.randn(8, WIDTH, generator=data)
     y = x.sum(dim=1, keepdim=True)
+    # The mask this rank's dropout would draw now on an all-ones input (the state is put back).
+    state = torch.get_rng_state()
+    probe = model.module[2](torch.ones(256)) == 0
+    torch.set_rng_state(state)
     seen: list[torch.Tensor] = []
     hook = model.module[2].register_forward_hook(lambda _m, _i, output: seen.append(output == 0))
     loss = nn.functional.mse_loss(model(x), y)
@@ -97,7 +101,13 @@ def step(model: nn.Module, optimizer: torch.optim.Optimizer, number: int) -> dic
     grads = [parameter.grad.clone() for parameter in model.parameters()]
     optimizer.step()
     parameters = [parameter.detach().clone() for parameter in model.parameters()]
-    return {"loss": loss.detach(), "mask": seen[0], "grads": grads, "parameters": parameters}
+    return {
+        "loss": loss.detach(),
+        "probe": probe,
+        "mask": seen[0],
+        "grads": grads,
+        "parameters": parameters,
+    }
 
 
 def train(out: Path, steps: int, save_at: int) -> None:

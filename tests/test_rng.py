@@ -360,12 +360,12 @@ def test_load_state_dict_rejects_foreign_state() -> None:
         dk.rng.load_state_dict({**state, "streams": {"x": -1}})
 
 
-def test_compiled_module_draws_the_stream_masks_of_eager() -> None:
+def test_compiled_modules_draw_the_stream_masks_of_eager() -> None:
     dk.rng.seed_parallel(2, data_rank=0, tensor_rank=1)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 8), dk.Dropout(0.5, generator=TP))
-    x = torch.ones(4, 8)
-    state = torch.get_rng_state()
-    compiled = torch.compile(model, backend="eager")(x)
-    torch.set_rng_state(state)
-    assert torch.equal(compiled, model(x))
+    for model, x in stream_models():  # a bound Dropout, and SDPA run inside dk.rng.stream
+        state = torch.get_rng_state()
+        compiled = torch.compile(model, backend="eager")(x)
+        after = torch.get_rng_state()
+        torch.set_rng_state(state)
+        assert torch.equal(compiled, model(x))
+        assert torch.equal(torch.get_rng_state(), after)

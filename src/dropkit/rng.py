@@ -36,11 +36,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, ParamSpec, Protocol, TypeVar, Union
 
 import torch
 
@@ -323,7 +324,24 @@ def describe(source: GeneratorSource) -> str:
     return repr(source)
 
 
-@torch.compiler.disable  # plain Python and host-side state: run eagerly under torch.compile
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
+
+def _run_eagerly(function: Callable[_Params, _Result]) -> Callable[_Params, _Result]:
+    """``torch.compiler.disable`` for host-side work, importing the compiler only when compiling
+    (so ``import dropkit`` stays light)."""
+
+    @functools.wraps(function)
+    def run(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+        if torch.compiler.is_compiling():
+            return torch.compiler.disable(function)(*args, **kwargs)
+        return function(*args, **kwargs)
+
+    return run
+
+
+@_run_eagerly
 def _stream_seed(source: str | Stream) -> int:
     stream_ = get_stream(source) if isinstance(source, str) else source
     draw = int(torch.randint(_DRAW_LIMIT, (), dtype=torch.int64))  # the global CPU generator
@@ -359,7 +377,7 @@ def resolve(source: GeneratorSource, device: torch.device | str) -> torch.Genera
     return _seeded_generator(_stream_seed(source), device)
 
 
-@torch.compiler.disable
+@_run_eagerly
 def _seeded_generator(seed: int, device: torch.device | str) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)

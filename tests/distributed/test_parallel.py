@@ -98,7 +98,8 @@ def test_two_ranks_ddp_then_resume_in_fresh_processes(tmp_path: Path) -> None:
     trained = launch("train", 2, tmp_path, *options)
     for number in range(1, steps + 1):
         first, second = trained[0][number], trained[1][number]
-        # Each data-parallel rank draws its own masks ...
+        # Each data-parallel rank draws its own masks (on the same input, too) ...
+        assert not torch.equal(first["probe"], second["probe"])
         assert not torch.equal(first["mask"], second["mask"])
         # ... and DDP's all-reduce leaves every rank the same gradients and parameters.
         for left, right in zip(first["grads"], second["grads"], strict=True):
@@ -110,6 +111,7 @@ def test_two_ranks_ddp_then_resume_in_fresh_processes(tmp_path: Path) -> None:
         assert sorted(resumed[rank]) == list(range(save_at + 1, steps + 1))
         for number, record in resumed[rank].items():
             original = trained[rank][number]
+            assert torch.equal(record["probe"], original["probe"]), (rank, number)
             assert torch.equal(record["mask"], original["mask"]), (rank, number)
             assert torch.equal(record["loss"], original["loss"]), (rank, number)
             for left, right in zip(record["parameters"], original["parameters"], strict=True):

@@ -50,6 +50,7 @@ __all__ = [
     "GeneratorSource",
     "Stream",
     "add_stream",
+    "check_source",
     "describe",
     "get_stream",
     "load_state_dict",
@@ -298,7 +299,21 @@ def reset() -> None:
 
 
 def check_source(value: object, name: str = "generator") -> GeneratorSource:
-    """Validate what a module or op was given as ``generator=`` (without resolving a name)."""
+    """Validate what a module was given as ``generator=``; a name is looked up only when used.
+
+    Args:
+        value: None, a ``torch.Generator``, a stream name or a :class:`Stream`.
+        name: the argument's name for the error message.
+
+    Example:
+        >>> import dropkit as dk
+        >>> dk.rng.check_source("not-registered-yet")
+        'not-registered-yet'
+        >>> dk.rng.check_source(7)
+        Traceback (most recent call last):
+        ...
+        TypeError: generator must be None, a torch.Generator, a stream name or a ..., got 7
+    """
     if value is None or isinstance(value, (torch.Generator, Stream)):
         return value
     if isinstance(value, str):

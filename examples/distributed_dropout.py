@@ -13,6 +13,8 @@ MASTER_ADDR and MASTER_PORT):
 - ``train``: DistributedDataParallel training for ``--steps`` steps, ranks seeded with
   ``dk.rng.seed_parallel``; after step ``--save-at`` it saves the model, the optimizer and
   ``dk.rng.state_dict()`` (one file per rank).
+  It then takes one FSDP (``fully_shard``) step, seeded with ``dk.rng.seed_from_mesh``, and
+  compares its gradients with the all-reduced gradients of the unsharded model.
 - ``resume``: a fresh process loads that checkpoint and runs the remaining steps, which match the
   uninterrupted run exactly.
 
@@ -22,6 +24,7 @@ Each rank writes what it saw to ``OUT/<command>-rank<rank>.pt``.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from pathlib import Path
 
@@ -29,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 import dropkit as dk
@@ -128,6 +132,31 @@ def train(out: Path, steps: int, save_at: int) -> None:
     torch.save(records, out / f"train-rank{rank}.pt")
 
 
+def fsdp(out: Path) -> None:
+    """FSDP is data parallelism: masks per rank, gradients averaged over ranks."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("dp",))
+    torch.manual_seed(0)
+    reference = nn.Sequential(nn.Linear(WIDTH, 32), nn.ReLU(), dk.Dropout(0.5), nn.Linear(32, 1))
+    sharded = copy.deepcopy(reference)
+    fully_shard(sharded, mesh=mesh)
+    dk.rng.seed_from_mesh(SEED, mesh)
+    state = torch.get_rng_state()
+    probe = sharded[2](torch.ones(256)) == 0  # this rank's mask on an input all ranks share
+    x = torch.randn(8, WIDTH, generator=torch.Generator().manual_seed(rank))
+    torch.set_rng_state(state)
+    sharded(x).square().mean().backward()
+    gradients = [parameter.grad.full_tensor() for parameter in sharded.parameters()]
+    torch.set_rng_state(state)  # the unsharded model draws the same masks from the same state
+    reference(x).square().mean().backward()
+    averaged = []
+    for parameter in reference.parameters():
+        dist.all_reduce(parameter.grad)
+        averaged.append(parameter.grad / world)
+    result = {"probe": probe, "gradients": gradients, "averaged": averaged}
+    torch.save(result, out / f"fsdp-rank{rank}.pt")
+
+
 def resume(out: Path, steps: int) -> None:
     rank = dist.get_rank()
     model, optimizer = build()
@@ -156,6 +185,7 @@ def main() -> None:
             masks(args.out)
         elif args.command == "train":
             train(args.out, args.steps, args.save_at)
+            fsdp(args.out)
         else:
             resume(args.out, args.steps)
     finally:

@@ -92,7 +92,7 @@ def test_four_ranks_data_by_tensor_parallel(tmp_path: Path) -> None:
         assert not torch.equal(across_data[0]["block_output"], across_data[1]["block_output"])
 
 
-def test_two_ranks_ddp_then_resume_in_fresh_processes(tmp_path: Path) -> None:
+def test_two_ranks_ddp_fsdp_then_resume_in_fresh_processes(tmp_path: Path) -> None:
     steps, save_at = 5, 2
     options = ("--steps", str(steps), "--save-at", str(save_at))
     trained = launch("train", 2, tmp_path, *options)
@@ -106,6 +106,11 @@ def test_two_ranks_ddp_then_resume_in_fresh_processes(tmp_path: Path) -> None:
             torch.testing.assert_close(left, right, rtol=0, atol=1e-6)
         for left, right in zip(first["parameters"], second["parameters"], strict=True):
             torch.testing.assert_close(left, right, rtol=0, atol=1e-6)
+    sharded = [torch.load(tmp_path / f"fsdp-rank{rank}.pt") for rank in range(2)]
+    assert not torch.equal(sharded[0]["probe"], sharded[1]["probe"])  # FSDP: masks per rank
+    for result in sharded:  # FSDP's reduce-scatter averages the same per-rank gradients
+        for left, right in zip(result["gradients"], result["averaged"], strict=True):
+            torch.testing.assert_close(left, right, rtol=1e-5, atol=1e-6)
     resumed = launch("resume", 2, tmp_path, *options)
     for rank in range(2):
         assert sorted(resumed[rank]) == list(range(save_at + 1, steps + 1))

@@ -11,7 +11,7 @@ Example:
     torch.Size([4, 32])
 """
 
-from dropkit import functional, nn
+from dropkit import functional, nn, rng
 from dropkit.advisor import Diagnosis, TuneResult, diagnose, load_history, tune
 from dropkit.functional.drop_path import drop_path_residual
 from dropkit.model import (
@@ -102,6 +102,7 @@ __all__ = [
     "negative_log_likelihood",
     "nn",
     "prune",
+    "rng",
     "schedules",
     "set_dropout",
     "tune",

@@ -2,14 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
+from dropkit import rng
 from dropkit._validation import check_dims, check_floating, check_probability
 
 
-class RateModule(nn.Module):
+class RandomModule(nn.Module):
+    """A module that draws from ``generator``: None (the global generator), a ``torch.Generator``,
+    or a random stream of :mod:`dropkit.rng` (a name such as ``"tensor-parallel"`` or a
+    :class:`dropkit.rng.Stream`), looked up at each call. It is a plain attribute, never part of
+    the ``state_dict``, and may be reassigned. A module made of other random modules lists them
+    in :meth:`generator_sites`; assigning its generator assigns theirs."""
+
+    _generator: rng.GeneratorSource
+
+    def __init__(self, generator: rng.GeneratorSource = None) -> None:
+        super().__init__()
+        self._generator = rng.check_source(generator)
+
+    @property
+    def generator(self) -> rng.GeneratorSource:
+        """Where the module's randomness comes from (see :func:`dropkit.rng.resolve`)."""
+        return self._generator
+
+    @generator.setter
+    def generator(self, value: rng.GeneratorSource) -> None:
+        self._generator = rng.check_source(value)
+        for site in self.generator_sites():
+            site.generator = value
+
+    def generator_sites(self) -> Iterable[RandomModule]:
+        """The random submodules that follow this module's generator (none by default)."""
+        return ()
+
+    def draw_generator(self, device: torch.device) -> torch.Generator | None:
+        """The generator for one training-time random op on ``device`` (None in evaluation, where
+        dropout draws nothing, so a stream takes no number then)."""
+        return rng.resolve(self._generator, device) if self.training else None
+
+    def with_generator(self, text: str) -> str:
+        """``extra_repr`` text with the generator appended when one is set."""
+        if self._generator is None:
+            return text
+        return f"{text}, generator={rng.describe(self._generator)}"
+
+
+class RateModule(RandomModule):
     """A module whose drop rate ``p`` is validated at construction and on every assignment.
 
     Schedules change ``module.p`` during training; a bad value raises at once instead of failing
@@ -21,8 +64,8 @@ class RateModule(nn.Module):
     dropout_kind: ClassVar[str] = "element"
     _p: float
 
-    def __init__(self, p: float) -> None:
-        super().__init__()
+    def __init__(self, p: float, generator: rng.GeneratorSource = None) -> None:
+        super().__init__(generator)
         self.p = p
 
     @property
@@ -35,7 +78,7 @@ class RateModule(nn.Module):
         self._p = check_probability(value)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return self.with_generator(f"p={self.p}")
 
 
 def check_module_rank(module: nn.Module, x: Tensor, rank: int, shape: str) -> None:

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from dropkit import rng
 from dropkit._validation import check_floating, check_min_dims, check_non_negative
 from dropkit.nn._base import RateModule
 
@@ -48,6 +49,9 @@ class ConcreteDropout(RateModule):
         temperature: the relaxation's temperature (the paper uses 0.1), > 0.
         weight_regularizer: the weight term's factor, ``l**2 / N``, >= 0.
         dropout_regularizer: the entropy term's factor, ``2 / N``, >= 0.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: what ``module`` takes, ``(N, *)``. Output: what ``module`` returns.
@@ -77,12 +81,13 @@ class ConcreteDropout(RateModule):
         temperature: float = 0.1,
         weight_regularizer: float = 1e-6,
         dropout_regularizer: float = 1e-5,
+        generator: rng.GeneratorSource = None,
     ) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(
                 f"{type(self).__name__} wraps an nn.Module, got {type(module).__name__}"
             )
-        super().__init__(_check_open_probability(init_p, "init_p"))
+        super().__init__(_check_open_probability(init_p, "init_p"), generator)
         self.module = module
         self.temperature = check_non_negative(temperature, "temperature")
         if self.temperature == 0.0:
@@ -123,7 +128,8 @@ class ConcreteDropout(RateModule):
         if not self.training:
             return self.module(x)
         p = self.probability().to(x.dtype)
-        u = torch.rand(self._noise_shape(x), dtype=x.dtype, device=x.device)
+        generator = self.draw_generator(x.device)
+        u = torch.rand(self._noise_shape(x), dtype=x.dtype, device=x.device, generator=generator)
         logits = (
             torch.log(p + _EPSILON)
             - torch.log1p(-p + _EPSILON)
@@ -153,7 +159,7 @@ class ConcreteDropout(RateModule):
         return weight_term + self.dropout_regularizer * size * entropy
 
     def extra_repr(self) -> str:
-        return (
+        return self.with_generator(
             f"p={self.p:.4g}, temperature={self.temperature}, "
             f"weight_regularizer={self.weight_regularizer}, "
             f"dropout_regularizer={self.dropout_regularizer}"

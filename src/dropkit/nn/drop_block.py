@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from dropkit import rng
 from dropkit.functional.drop_block import block_sizes, drop_block
 from dropkit.nn._base import RateModule, check_module_rank
 
@@ -16,22 +17,34 @@ class _DropBlock(RateModule):
     shape: str
 
     def __init__(
-        self, p: float = 0.1, block_size: int | Sequence[int] = 7, shared_channels: bool = False
+        self,
+        p: float = 0.1,
+        block_size: int | Sequence[int] = 7,
+        shared_channels: bool = False,
+        *,
+        generator: rng.GeneratorSource = None,
     ) -> None:
-        super().__init__(p)
+        super().__init__(p, generator)
         self.block_size = block_sizes(block_size, self.rank - 2)
         self.shared_channels = bool(shared_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         check_module_rank(self, x, self.rank, self.shape)
         return drop_block(
-            x, self.p, self.block_size, self.training, shared_channels=self.shared_channels
+            x,
+            self.p,
+            self.block_size,
+            self.training,
+            shared_channels=self.shared_channels,
+            generator=self.draw_generator(x.device),
         )
 
     def extra_repr(self) -> str:
         sizes = set(self.block_size)
         block = self.block_size[0] if len(sizes) == 1 else self.block_size
-        return f"p={self.p}, block_size={block}, shared_channels={self.shared_channels}"
+        return self.with_generator(
+            f"p={self.p}, block_size={block}, shared_channels={self.shared_channels}"
+        )
 
 
 class DropBlock2d(_DropBlock):
@@ -46,6 +59,9 @@ class DropBlock2d(_DropBlock):
         p: target fraction of dropped units, in [0, 1].
         block_size: side of the square block (or ``(height, width)``), clipped to the feature size.
         shared_channels: one mask per sample shared by all channels instead of one per channel.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, C, H, W)``. Output: same shape.
@@ -74,6 +90,9 @@ class DropBlock3d(_DropBlock):
         p: target fraction of dropped units, in [0, 1].
         block_size: side of the cubic block (or ``(depth, height, width)``).
         shared_channels: one mask per sample shared by all channels instead of one per channel.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, C, D, H, W)``. Output: same shape.

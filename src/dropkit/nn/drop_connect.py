@@ -8,6 +8,7 @@ from typing import Union, cast
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from dropkit import rng
 from dropkit._validation import check_choice, check_positive_int
 from dropkit.functional.drop_connect import drop_connect, drop_connect_gaussian
 from dropkit.nn._base import RateModule
@@ -56,6 +57,9 @@ class DropConnect(RateModule):
         inference: ``"mean"`` (weight scaling: the plain layer) or ``"gaussian"``.
         samples: Gaussian samples per evaluation forward (``"gaussian"`` only), >= 1.
         activation: the non-linearity after the layer, applied by the wrapper (None: none).
+        generator: where the masks and the Gaussian samples come from: None (the global
+            generator), a ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input and output: those of the wrapped layer.
@@ -86,8 +90,9 @@ class DropConnect(RateModule):
         inference: str = "mean",
         samples: int = 100,
         activation: Callable[[Tensor], Tensor] | None = None,
+        generator: rng.GeneratorSource = None,
     ) -> None:
-        super().__init__(p)
+        super().__init__(p, generator)
         check_weight_layer(module, "DropConnect")
         self.module = cast(WeightLayer, module)
         self.inference = check_choice(inference, "inference", INFERENCE_MODES)
@@ -102,7 +107,9 @@ class DropConnect(RateModule):
     def forward(self, x: Tensor) -> Tensor:
         weight, bias = self.module.weight, self.module.bias
         if self.training:
-            dropped = drop_connect(weight, self.p, True)
+            dropped = drop_connect(
+                weight, self.p, True, generator=self.draw_generator(weight.device)
+            )
             return self._activate(call_with_weight(self.module, x, dropped, bias))
         if self.inference == "gaussian":
             return drop_connect_gaussian(
@@ -113,6 +120,7 @@ class DropConnect(RateModule):
                 layer=lambda inp, w, b: call_with_weight(self.module, inp, w, b),
                 samples=self.samples,
                 activation=self.activation,
+                generator=rng.resolve(self.generator, x.device),
             )
         return self._activate(self.module(x))
 
@@ -122,4 +130,4 @@ class DropConnect(RateModule):
             text += f", samples={self.samples}"
         if self.activation is not None:
             text += f", activation={getattr(self.activation, '__name__', self.activation)}"
-        return text
+        return self.with_generator(text)

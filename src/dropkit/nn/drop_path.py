@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from dropkit import rng
 from dropkit._validation import check_choice
 from dropkit.functional.drop_path import DROP_PATH_MODES, drop_path
 from dropkit.nn._base import RateModule
@@ -19,6 +20,9 @@ class DropPath(RateModule):
     Args:
         p: probability of dropping the branch, in [0, 1].
         mode: ``"row"`` (one decision per sample) or ``"batch"`` (one for the batch).
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, *)``. Output: same shape.
@@ -35,12 +39,15 @@ class DropPath(RateModule):
 
     dropout_kind = "path"
 
-    def __init__(self, p: float = 0.1, mode: str = "row") -> None:
-        super().__init__(p)
+    def __init__(
+        self, p: float = 0.1, mode: str = "row", *, generator: rng.GeneratorSource = None
+    ) -> None:
+        super().__init__(p, generator)
         self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
 
     def forward(self, x: Tensor) -> Tensor:
-        return drop_path(x, self.p, self.training, mode=self.mode)
+        generator = self.draw_generator(x.device)
+        return drop_path(x, self.p, self.training, mode=self.mode, generator=generator)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, mode={self.mode!r}"
+        return self.with_generator(f"p={self.p}, mode={self.mode!r}")

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from torch import Tensor
 
+from dropkit import rng
 from dropkit.functional.dropout import dropout
 from dropkit.nn._base import RateModule
 
@@ -20,6 +21,9 @@ class Dropout(RateModule):
         p: probability of zeroing an element, in [0, 1]; may be reassigned (``module.p = 0.2``).
         broadcast_dims: dims along which one mask value is shared (negative dims allowed), as
             Keras' ``noise_shape``; fixed at construction, checked against each input.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(*)``. Output: same shape.
@@ -36,8 +40,14 @@ class Dropout(RateModule):
         True
     """
 
-    def __init__(self, p: float = 0.5, broadcast_dims: int | Iterable[int] = ()) -> None:
-        super().__init__(p)
+    def __init__(
+        self,
+        p: float = 0.5,
+        broadcast_dims: int | Iterable[int] = (),
+        *,
+        generator: rng.GeneratorSource = None,
+    ) -> None:
+        super().__init__(p, generator)
         dims = (broadcast_dims,) if isinstance(broadcast_dims, int) else tuple(broadcast_dims)
         for dim in dims:
             if isinstance(dim, bool) or not isinstance(dim, int):
@@ -45,9 +55,15 @@ class Dropout(RateModule):
         self.broadcast_dims = dims
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropout(x, self.p, self.training, broadcast_dims=self.broadcast_dims)
+        return dropout(
+            x,
+            self.p,
+            self.training,
+            broadcast_dims=self.broadcast_dims,
+            generator=self.draw_generator(x.device),
+        )
 
     def extra_repr(self) -> str:
         if self.broadcast_dims:
-            return f"p={self.p}, broadcast_dims={self.broadcast_dims}"
-        return f"p={self.p}"
+            return self.with_generator(f"p={self.p}, broadcast_dims={self.broadcast_dims}")
+        return self.with_generator(f"p={self.p}")

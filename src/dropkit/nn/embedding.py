@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dropkit import rng
 from dropkit._kernels.masks import apply_keep_mask, zeros_with_zero_gradient
 from dropkit.functional.embedding import embedding_row_mask
 from dropkit.nn._base import RateModule
@@ -28,6 +29,9 @@ class EmbeddingDropout(RateModule):
     Args:
         embedding: the ``nn.Embedding`` to wrap.
         p: probability of dropping a word, in [0, 1]; may be reassigned.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(*)`` token indices. Output: ``(*, embedding_dim)``.
@@ -45,8 +49,10 @@ class EmbeddingDropout(RateModule):
 
     dropout_kind = "embedding"
 
-    def __init__(self, embedding: nn.Embedding, p: float = 0.1) -> None:
-        super().__init__(p)
+    def __init__(
+        self, embedding: nn.Embedding, p: float = 0.1, *, generator: rng.GeneratorSource = None
+    ) -> None:
+        super().__init__(p, generator)
         if not isinstance(embedding, nn.Embedding):
             raise TypeError(
                 f"EmbeddingDropout wraps an nn.Embedding, got {type(embedding).__name__}"
@@ -73,5 +79,7 @@ class EmbeddingDropout(RateModule):
         )
         if self.p == 1.0:
             return zeros_with_zero_gradient(rows)
-        keep = embedding_row_mask(embedding.num_embeddings, self.p, embedding.weight.device)
+        device = embedding.weight.device
+        generator = self.draw_generator(device)
+        keep = embedding_row_mask(embedding.num_embeddings, self.p, device, generator)
         return apply_keep_mask(rows, keep[tokens].unsqueeze(-1), 1.0 / (1.0 - self.p))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from dropkit import rng
 from dropkit.functional.locked import locked_dropout
 from dropkit.nn._base import RateModule
 
@@ -19,6 +20,9 @@ class LockedDropout(RateModule):
     Args:
         p: probability of dropping a feature, in [0, 1]; may be reassigned.
         batch_first: True for ``(N, T, *)`` input, False for ``(T, N, *)``.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, T, *)`` or ``(T, N, *)``. Output: same shape.
@@ -36,14 +40,19 @@ class LockedDropout(RateModule):
 
     dropout_kind = "locked"
 
-    def __init__(self, p: float = 0.5, batch_first: bool = True) -> None:
-        super().__init__(p)
+    def __init__(
+        self, p: float = 0.5, batch_first: bool = True, *, generator: rng.GeneratorSource = None
+    ) -> None:
+        super().__init__(p, generator)
         if not isinstance(batch_first, bool):
             raise TypeError(f"batch_first must be a bool, got {batch_first!r}")
         self.batch_first = batch_first
 
     def forward(self, x: Tensor) -> Tensor:
-        return locked_dropout(x, self.p, self.training, batch_first=self.batch_first)
+        generator = self.draw_generator(x.device)
+        return locked_dropout(
+            x, self.p, self.training, batch_first=self.batch_first, generator=generator
+        )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, batch_first={self.batch_first}"
+        return self.with_generator(f"p={self.p}, batch_first={self.batch_first}")

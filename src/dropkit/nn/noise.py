@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from torch import Tensor, nn
+from torch import Tensor
 
+from dropkit import rng
 from dropkit._validation import check_non_negative
 from dropkit.functional.noise import alpha_dropout, gaussian_dropout, gaussian_noise
-from dropkit.nn._base import RateModule
+from dropkit.nn._base import RandomModule, RateModule
 
 
 class GaussianDropout(RateModule):
@@ -19,6 +20,9 @@ class GaussianDropout(RateModule):
 
     Args:
         p: the equivalent drop probability, in [0, 1].
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(*)``. Output: same shape.
@@ -32,8 +36,11 @@ class GaussianDropout(RateModule):
 
     dropout_kind = "noise"
 
+    def __init__(self, p: float, *, generator: rng.GeneratorSource = None) -> None:
+        super().__init__(p, generator)
+
     def forward(self, x: Tensor) -> Tensor:
-        return gaussian_dropout(x, self.p, self.training)
+        return gaussian_dropout(x, self.p, self.training, generator=self.draw_generator(x.device))
 
 
 class AlphaDropout(RateModule):
@@ -44,6 +51,9 @@ class AlphaDropout(RateModule):
 
     Args:
         p: probability of dropping an element, in [0, 1].
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(*)``. Output: same shape.
@@ -56,11 +66,14 @@ class AlphaDropout(RateModule):
         torch.Size([2, 4])
     """
 
+    def __init__(self, p: float, *, generator: rng.GeneratorSource = None) -> None:
+        super().__init__(p, generator)
+
     def forward(self, x: Tensor) -> Tensor:
-        return alpha_dropout(x, self.p, self.training)
+        return alpha_dropout(x, self.p, self.training, generator=self.draw_generator(x.device))
 
 
-class GaussianNoise(nn.Module):
+class GaussianNoise(RandomModule):
     """Add ``N(0, std^2)`` noise to activations during training.
 
     Bishop, "Training with Noise is Equivalent to Tikhonov Regularization", Neural Computation
@@ -68,6 +81,9 @@ class GaussianNoise(nn.Module):
 
     Args:
         std: the noise's standard deviation, >= 0; may be reassigned.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(*)``. Output: same shape.
@@ -82,8 +98,8 @@ class GaussianNoise(nn.Module):
     dropout_kind: ClassVar[str] = "noise"
     _std: float
 
-    def __init__(self, std: float) -> None:
-        super().__init__()
+    def __init__(self, std: float, *, generator: rng.GeneratorSource = None) -> None:
+        super().__init__(generator)
         self.std = std
 
     @property
@@ -96,7 +112,7 @@ class GaussianNoise(nn.Module):
         self._std = check_non_negative(value, "std")
 
     def forward(self, x: Tensor) -> Tensor:
-        return gaussian_noise(x, self.std, self.training)
+        return gaussian_noise(x, self.std, self.training, generator=self.draw_generator(x.device))
 
     def extra_repr(self) -> str:
-        return f"std={self.std}"
+        return self.with_generator(f"std={self.std}")

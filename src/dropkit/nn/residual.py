@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from dropkit import rng
 from dropkit._validation import check_choice
 from dropkit.functional.drop_path import DROP_PATH_MODES, drop_path_residual
 from dropkit.nn._base import RateModule
@@ -24,6 +25,9 @@ class DropPathResidual(RateModule):
             keeps the shape of its input.
         p: probability of dropping the branch, in [0, 1].
         mode: ``"row"`` (one decision per sample) or ``"batch"`` (one for the batch).
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, *)``. Output: same shape.
@@ -40,16 +44,24 @@ class DropPathResidual(RateModule):
     dropout_kind = "path"
 
     def __init__(
-        self, branch: Callable[[Tensor], Tensor], p: float = 0.1, mode: str = "row"
+        self,
+        branch: Callable[[Tensor], Tensor],
+        p: float = 0.1,
+        mode: str = "row",
+        *,
+        generator: rng.GeneratorSource = None,
     ) -> None:
-        super().__init__(p)
+        super().__init__(p, generator)
         if not callable(branch):
             raise TypeError(f"branch must be a callable (a module or function), got {branch!r}")
         self.branch = branch
         self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
 
     def forward(self, x: Tensor) -> Tensor:
-        return drop_path_residual(x, self.branch, self.p, self.training, mode=self.mode)
+        generator = self.draw_generator(x.device)
+        return drop_path_residual(
+            x, self.branch, self.p, self.training, mode=self.mode, generator=generator
+        )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, mode={self.mode!r}"
+        return self.with_generator(f"p={self.p}, mode={self.mode!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from dropkit import rng
 from dropkit.functional.spatial import spatial_dropout
 from dropkit.nn._base import RateModule, check_module_rank
 
@@ -13,12 +14,12 @@ class _SpatialDropout(RateModule):
     rank: int
     shape: str
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
+    def __init__(self, p: float = 0.5, *, generator: rng.GeneratorSource = None) -> None:
+        super().__init__(p, generator)
 
     def forward(self, x: Tensor) -> Tensor:
         check_module_rank(self, x, self.rank, self.shape)
-        return spatial_dropout(x, self.p, self.training)
+        return spatial_dropout(x, self.p, self.training, generator=self.draw_generator(x.device))
 
 
 class SpatialDropout1d(_SpatialDropout):
@@ -29,6 +30,9 @@ class SpatialDropout1d(_SpatialDropout):
 
     Args:
         p: probability of zeroing a channel, in [0, 1].
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, C, L)``. Output: same shape.
@@ -53,6 +57,9 @@ class SpatialDropout2d(_SpatialDropout):
 
     Args:
         p: probability of zeroing a feature map, in [0, 1].
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, C, H, W)``. Output: same shape.
@@ -78,6 +85,9 @@ class SpatialDropout3d(_SpatialDropout):
 
     Args:
         p: probability of zeroing a channel, in [0, 1].
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input: ``(N, C, D, H, W)``. Output: same shape.

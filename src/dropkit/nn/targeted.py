@@ -6,6 +6,7 @@ from typing import cast
 
 from torch import Tensor, nn
 
+from dropkit import rng
 from dropkit._validation import check_choice, check_probability
 from dropkit.functional.targeted import TARGETED_MODES, targeted_dropout
 from dropkit.nn._base import RateModule
@@ -31,6 +32,9 @@ class TargetedDropout(RateModule):
         gamma: the targeted fraction, in [0, 1].
         alpha: the probability of dropping a targeted weight (or unit), in [0, 1].
         mode: ``"weight"`` or ``"unit"``.
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input and output: those of the wrapped layer.
@@ -51,9 +55,15 @@ class TargetedDropout(RateModule):
     dropout_kind = "targeted"
 
     def __init__(
-        self, module: nn.Module, gamma: float = 0.5, alpha: float = 0.5, *, mode: str = "weight"
+        self,
+        module: nn.Module,
+        gamma: float = 0.5,
+        alpha: float = 0.5,
+        *,
+        mode: str = "weight",
+        generator: rng.GeneratorSource = None,
     ) -> None:
-        super().__init__(check_probability(alpha, "alpha"))
+        super().__init__(check_probability(alpha, "alpha"), generator)
         check_weight_layer(module, "TargetedDropout")
         self.module = cast(WeightLayer, module)
         self.gamma = gamma
@@ -80,8 +90,12 @@ class TargetedDropout(RateModule):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
             return self.module(x)
-        weight = targeted_dropout(self.module.weight, self.gamma, self.p, True, mode=self.mode)
+        weight = self.module.weight
+        generator = self.draw_generator(weight.device)
+        weight = targeted_dropout(
+            weight, self.gamma, self.p, True, mode=self.mode, generator=generator
+        )
         return call_with_weight(self.module, x, weight, self.module.bias)
 
     def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, alpha={self.alpha}, mode={self.mode!r}"
+        return self.with_generator(f"gamma={self.gamma}, alpha={self.alpha}, mode={self.mode!r}")

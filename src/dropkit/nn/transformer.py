@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dropkit import rng
 from dropkit._validation import check_positive_int, check_probability
+from dropkit.nn._base import RandomModule
 from dropkit.nn.drop_path import DropPath
 from dropkit.nn.dropout import Dropout
 from dropkit.rules import depth_rates
@@ -42,7 +45,7 @@ def _attention_mask(
     return total
 
 
-class TransformerEncoderLayer(nn.Module):
+class TransformerEncoderLayer(RandomModule):
     """A transformer encoder block with attention, residual and activation dropout, and DropPath.
 
     Vaswani et al., "Attention Is All You Need", NeurIPS 2017 (https://arxiv.org/abs/1706.03762);
@@ -72,6 +75,11 @@ class TransformerEncoderLayer(nn.Module):
         batch_first: ``(N, L, E)`` input when True, ``(L, N, E)`` when False.
         activation: ``"gelu"`` or ``"relu"``.
         layer_norm_eps: the epsilon of both layer norms.
+        generator: where every dropout site of the block draws from: None (the global
+            generator), a ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name or a
+            :class:`dropkit.rng.Stream`). Assigning ``layer.generator`` sets every site; a
+            site's own ``generator`` may then be set apart (the attention weights use the
+            layer's).
 
     Shape:
         - Input: ``(N, L, E)`` (or ``(L, N, E)``). Output: same shape.
@@ -103,6 +111,7 @@ class TransformerEncoderLayer(nn.Module):
         batch_first: bool = True,
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
+        generator: rng.GeneratorSource = None,
     ) -> None:
         super().__init__()
         d_model = check_positive_int(d_model, "d_model")
@@ -126,6 +135,16 @@ class TransformerEncoderLayer(nn.Module):
         self.feedforward_residual_dropout = Dropout(residual_dropout)
         self.activation_dropout = Dropout(activation_dropout)
         self.drop_path = DropPath(drop_path)
+        self.generator = generator
+
+    def generator_sites(self) -> Iterable[RandomModule]:
+        """The dropout modules that follow ``layer.generator`` (attention reads it directly)."""
+        return (
+            self.attention_residual_dropout,
+            self.feedforward_residual_dropout,
+            self.activation_dropout,
+            self.drop_path,
+        )
 
     @property
     def attention_dropout(self) -> float:
@@ -141,14 +160,17 @@ class TransformerEncoderLayer(nn.Module):
         head_dim = self.d_model // self.nhead
         qkv = self.in_proj(x).view(batch, length, 3, self.nhead, head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        attended = F.scaled_dot_product_attention(
-            query,
-            key,
-            value,
-            attn_mask=mask,
-            dropout_p=self.attention_dropout if self.training else 0.0,
-            is_causal=is_causal and mask is None,
-        )
+        dropout_p = self.attention_dropout if self.training else 0.0
+        # SDPA takes no generator: a stream or generator seeds the global one for the call.
+        with rng.stream(self._generator if dropout_p > 0.0 else None, x.device):
+            attended = F.scaled_dot_product_attention(
+                query,
+                key,
+                value,
+                attn_mask=mask,
+                dropout_p=dropout_p,
+                is_causal=is_causal and mask is None,
+            )
         return self.out_proj(attended.transpose(1, 2).reshape(batch, length, self.d_model))
 
     def _feedforward(self, x: Tensor) -> Tensor:
@@ -187,7 +209,7 @@ class TransformerEncoderLayer(nn.Module):
         return x if self.batch_first else x.transpose(0, 1)
 
     def extra_repr(self) -> str:
-        return (
+        return self.with_generator(
             f"d_model={self.d_model}, nhead={self.nhead}, "
             f"attention_dropout={self.attention_dropout}, norm_first={self.norm_first}, "
             f"batch_first={self.batch_first}, activation={self.activation!r}"
@@ -200,7 +222,7 @@ def _merge_causal(mask: Tensor, causal: Tensor) -> Tensor:
     return mask.masked_fill(causal, float("-inf"))
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(RandomModule):
     """A stack of :class:`TransformerEncoderLayer` with embedding dropout and depth-linear DropPath.
 
     Vaswani et al. 2017 (https://arxiv.org/abs/1706.03762) apply dropout to the sum of embeddings
@@ -217,6 +239,8 @@ class TransformerEncoder(nn.Module):
             ``embedding_dropout``), in [0, 1].
         drop_path: the last block's stochastic depth rate, in [0, 1].
         norm_first, batch_first, activation, layer_norm_eps: as :class:`TransformerEncoderLayer`.
+        generator: where every dropout site of the stack draws from (see
+            :class:`TransformerEncoderLayer`); assigning ``encoder.generator`` sets them all.
 
     Shape:
         - Input: ``(N, L, E)`` embeddings (positions already added), or ``(L, N, E)``. Output: same.
@@ -247,6 +271,7 @@ class TransformerEncoder(nn.Module):
         batch_first: bool = True,
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
+        generator: rng.GeneratorSource = None,
     ) -> None:
         super().__init__()
         layer_count = check_positive_int(layer_count, "layer_count")
@@ -268,6 +293,14 @@ class TransformerEncoder(nn.Module):
             for rate in depth_rates(drop_path, layer_count)
         )
         self.norm = nn.LayerNorm(d_model, eps=layer_norm_eps) if norm_first else nn.Identity()
+        self.generator = generator
+
+    def generator_sites(self) -> Iterable[RandomModule]:
+        """The embedding dropout and every layer: they follow ``encoder.generator``."""
+        return (self.embedding_dropout, *(cast(RandomModule, layer) for layer in self.layers))
+
+    def extra_repr(self) -> str:
+        return "" if self.generator is None else f"generator={rng.describe(self.generator)}"
 
     def forward(
         self,

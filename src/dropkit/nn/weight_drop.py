@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from dropkit import rng
 from dropkit.functional.drop_connect import drop_connect
 from dropkit.nn._base import RateModule
 
@@ -29,6 +30,9 @@ class WeightDrop(RateModule):
         p: probability of dropping a weight, in [0, 1]; may be reassigned.
         weights: names of the parameters to drop (default the first layer's hidden-to-hidden
             matrix, ``"weight_hh_l0"``).
+        generator: where the randomness comes from: None (the global generator), a
+            ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
+            ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
 
     Shape:
         - Input and output: those of the wrapped network.
@@ -47,9 +51,14 @@ class WeightDrop(RateModule):
     dropout_kind = "weight"
 
     def __init__(
-        self, module: nn.Module, p: float = 0.5, weights: Iterable[str] = ("weight_hh_l0",)
+        self,
+        module: nn.Module,
+        p: float = 0.5,
+        weights: Iterable[str] = ("weight_hh_l0",),
+        *,
+        generator: rng.GeneratorSource = None,
     ) -> None:
-        super().__init__(p)
+        super().__init__(p, generator)
         if not isinstance(module, nn.Module):
             raise TypeError(f"WeightDrop wraps an nn.Module, got {type(module).__name__}")
         names = (weights,) if isinstance(weights, str) else tuple(weights)
@@ -77,11 +86,12 @@ class WeightDrop(RateModule):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if not self.training or self.p == 0.0:
             return self.module(*args, **kwargs)
-        dropped: dict[str, Tensor] = {
-            name: drop_connect(self.module.get_parameter(name), self.p, True)
-            for name in self.weights
-        }
+        dropped: dict[str, Tensor] = {}
+        for name in self.weights:
+            weight = self.module.get_parameter(name)
+            generator = self.draw_generator(weight.device)
+            dropped[name] = drop_connect(weight, self.p, True, generator=generator)
         return functional_call(self.module, dropped, args, kwargs)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, weights={self.weights}"
+        return self.with_generator(f"p={self.p}, weights={self.weights}")

@@ -14,6 +14,11 @@ class RateModule(nn.Module):
 
     Schedules change ``module.p`` during training; a bad value raises at once instead of failing
     later inside a forward pass.
+
+    Defaults: every rate module can be built without arguments other than the module it wraps.
+    ``p`` defaults to 0.5 (as ``torch.nn.Dropout``) for methods that drop single elements, units
+    or channels, and to 0.1 for methods whose papers start lower because each draw drops a whole
+    region, path or word (DropBlock, DropPath, embedding dropout).
     """
 
     #: What the module drops, for model tooling: "element", "spatial", "block", "path",
@@ -21,7 +26,7 @@ class RateModule(nn.Module):
     dropout_kind: ClassVar[str] = "element"
     _p: float
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         self.p = p
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from torch import Tensor
 
+from dropkit._validation import dims_argument
 from dropkit.functional.dropout import dropout
 from dropkit.nn._base import RateModule
 
@@ -38,11 +39,7 @@ class Dropout(RateModule):
 
     def __init__(self, p: float = 0.5, broadcast_dims: int | Iterable[int] = ()) -> None:
         super().__init__(p)
-        dims = (broadcast_dims,) if isinstance(broadcast_dims, int) else tuple(broadcast_dims)
-        for dim in dims:
-            if isinstance(dim, bool) or not isinstance(dim, int):
-                raise TypeError(f"broadcast_dims must contain ints, got {broadcast_dims!r}")
-        self.broadcast_dims = dims
+        self.broadcast_dims = dims_argument(broadcast_dims, "broadcast_dims")
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(x, self.p, self.training, broadcast_dims=self.broadcast_dims)

@@ -18,7 +18,8 @@ class GaussianDropout(RateModule):
     :func:`dropkit.functional.gaussian_dropout`.
 
     Args:
-        p: the equivalent drop probability, in [0, 1].
+        p: the equivalent drop probability, in [0, 1] (default 0.5, as for every element-wise
+            rate module).
 
     Shape:
         - Input: ``(*)``. Output: same shape.
@@ -28,6 +29,8 @@ class GaussianDropout(RateModule):
         >>> import dropkit as dk
         >>> dk.GaussianDropout(0.3)(torch.ones(2, 3)).shape
         torch.Size([2, 3])
+        >>> dk.GaussianDropout()
+        GaussianDropout(p=0.5)
     """
 
     dropout_kind = "noise"
@@ -43,7 +46,7 @@ class AlphaDropout(RateModule):
     (https://arxiv.org/abs/1706.02515); see :func:`dropkit.functional.alpha_dropout`.
 
     Args:
-        p: probability of dropping an element, in [0, 1].
+        p: probability of dropping an element, in [0, 1] (default 0.5, as torch.nn.AlphaDropout).
 
     Shape:
         - Input: ``(*)``. Output: same shape.

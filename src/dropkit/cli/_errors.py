@@ -78,7 +78,7 @@ def classify(error: BaseException) -> tuple[int, str]:
     if where is not None:
         return FAILURE, f"error in your code: {first_line(f'{where} raised {describe(error)}')}"
     cause = error.__cause__
-    if cause is not None and user_code(cause) is not None:
+    if cause is not None and (user_code(cause) is not None or user_syntax(cause)):
         return FAILURE, f"error in your code: {first_line(str(error) or describe(cause))}"
     if isinstance(error, (UsageError, ValueError)):
         return USAGE_ERROR, f"error: {first_line(str(error) or describe(error))}"
@@ -147,6 +147,12 @@ def user_code(error: BaseException) -> str | None:
     return None
 
 
+def user_syntax(error: BaseException) -> bool:
+    """True for a syntax error in one of the user's files."""
+    filename = error.filename if isinstance(error, SyntaxError) else None
+    return filename is not None and is_user_file(filename)
+
+
 def library_folders() -> tuple[str, ...]:
     """dropkit's folder, the standard library's and the installed packages'."""
     import dropkit
@@ -177,6 +183,8 @@ class CommandProcess:
     def __init__(self) -> None:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, self.interrupt)
+        if sys.stdout is not None:
+            sys.stdout = NamedOutput(sys.stdout)
 
     def interrupt(self, signum: int, frame: FrameType | None) -> None:
         self.quiet()
@@ -194,10 +202,41 @@ class CommandProcess:
             sys.stdout.flush()
         except OSError as error:
             silence_stream(None, 1)
-            return OSError(error.errno, error.strerror, "standard output")
+            return error
         except ValueError:  # closed by the user's code
             pass
         return None
+
+
+class NamedOutput:
+    """Standard output whose write errors name it (``No space left on device: 'standard output'``).
+
+    Everything else is the wrapped stream's.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as error:
+            raise self._named(error) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise self._named(error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    @staticmethod
+    def _named(error: OSError) -> OSError:
+        if error.filename is not None:
+            return error
+        return OSError(error.errno, error.strerror, "standard output")
 
 
 def silence_stream(stream: Any, descriptor: int) -> None:

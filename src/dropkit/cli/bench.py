@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 from dropkit.cli._common import UsageError
 
@@ -38,5 +40,21 @@ def run_arguments(arguments: list[str]) -> int:
     bench_main = getattr(bench, "main", None)
     if bench_main is None:
         raise UsageError("dropkit.bench has no main(argv) to run")
-    result = bench_main(arguments)
+    with _one_line_usage_errors():
+        result = bench_main(arguments)
     return int(result or 0)
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """While the benchmark parses its arguments, a bad one is a UsageError (one line, exit 2)."""
+
+    def error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see 'dropkit bench --help')")
+
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = error  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original  # type: ignore[method-assign]

@@ -3,9 +3,9 @@
 The mapping (docs/cli.md has the user's view):
 
 - :class:`UsageError`, any ``ValueError`` raised by dropkit's own argument checks, a missing,
-  unreadable or misnamed input path (``FileNotFoundError``, ``IsADirectoryError``,
-  ``NotADirectoryError``, a name too long, a permission error on a file that exists and cannot be
-  read): bad input, exit 2.
+  unreadable or misnamed path (``FileNotFoundError``, ``IsADirectoryError``,
+  ``NotADirectoryError``, ``FileExistsError``, a name too long, a permission error on a file that
+  exists and cannot be read): bad input, exit 2.
 - :class:`UserCodeError`, or any exception whose traceback passes through the user's own code
   (a file outside dropkit, the standard library and the installed packages): a failure in their
   code, named with the exception, exit 1.
@@ -44,8 +44,11 @@ from dropkit.cli._common import (
     describe,
 )
 
-#: ``errno`` values of an input path that names nothing usable: bad input, not a fault.
-BAD_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
+#: ``errno`` values of a path the user gave that names nothing usable (missing, a folder where a
+#: file is needed or the reverse, a name already taken, a name too long): bad input, not a fault.
+BAD_PATH_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+)
 #: The longest line printed for one error; longer messages (a huge CSV cell) are cut.
 LINE_LIMIT = 400
 DEBUG_HINT = " (run with --debug for the traceback)"

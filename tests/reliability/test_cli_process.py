@@ -31,6 +31,24 @@ def score(rates):
     return rates["a"]
 """
 
+# A check target whose worker thread and exit handler fail after the main thread has finished.
+NOISY_SHUTDOWN = """\
+import atexit
+import threading
+import time
+def fail_late():
+    while threading.main_thread().is_alive():
+        time.sleep(0.02)
+    raise RuntimeError("worker thread failed")
+def fail_at_exit():
+    raise RuntimeError("exit handler failed")
+def build():
+    threading.Thread(target=fail_late).start()
+    atexit.register(fail_at_exit)
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
 
 def start(folder: Path, *arguments: str, **options) -> subprocess.Popen:
     environment = dict(
@@ -79,8 +97,12 @@ def test_ctrl_c_exits_130_and_prints_nothing_after_it(tmp_path):
         "--storage",
         "sqlite:///t.db",
     ]
+    (tmp_path / "noisy.py").write_text(NOISY_SHUTDOWN)
     demo_process = start(tmp_path, *demo, stdout=subprocess.PIPE)
     tune_process = start(tmp_path, *tune, stdout=subprocess.PIPE)
+    noisy_process = start(tmp_path, "check", "noisy.py:build", stdout=subprocess.PIPE)
+    # A worker thread and an exit handler that fail after Ctrl-C print nothing either.
+    assert interrupt_after_first_line(noisy_process) == (130, "")
     assert interrupt_after_first_line(demo_process) == (130, "")
     assert not (tmp_path / "report" / "index.html").exists()
     code, err = interrupt_after_first_line(tune_process)

@@ -60,6 +60,16 @@ def call_user(what: str, function: Callable[..., Result], *args: Any, **kwargs: 
     """Call the user's ``function``; an exception it raises becomes a :class:`UserCodeError`.
 
     ``KeyboardInterrupt`` and ``SystemExit`` pass through untouched.
+
+    Example:
+        >>> from dropkit.cli import UserCodeError, call_user
+        >>> call_user("models.py:size", len, "abc")
+        3
+        >>> try:
+        ...     call_user("models.py:build", int, "x")
+        ... except UserCodeError as error:
+        ...     print(error)
+        models.py:build raised ValueError: invalid literal for int() with base 10: 'x'
     """
     try:
         return function(*args, **kwargs)

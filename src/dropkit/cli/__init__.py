@@ -101,9 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = report(error, state.command, debug=state.debug, helping=state.command is None)
     if process is not None:
         failure = process.flush_output()
-        if failure is not None:
-            failed = report(failure, state.command, debug=False, helping=state.command is None)
-            code = code if failed == 0 else failed
+        if failure is not None and code == 0:  # else the first failure (or Ctrl-C) is the one told
+            code = report(failure, state.command, debug=False, helping=state.command is None)
     return code
 
 

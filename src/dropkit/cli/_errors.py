@@ -23,6 +23,7 @@ With ``--debug`` the traceback is printed before the line.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import sqlite3
@@ -156,6 +157,7 @@ def user_syntax(error: BaseException) -> bool:
     return filename is not None and is_user_file(filename)
 
 
+@functools.cache
 def library_folders() -> tuple[str, ...]:
     """dropkit's folder, the standard library's and the installed packages'."""
     import dropkit

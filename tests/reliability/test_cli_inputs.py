@@ -440,3 +440,18 @@ def test_without_a_command_the_help_goes_to_standard_output_and_exit_2(capsys):
 def test_every_subcommand_takes_debug(capsys, command):
     code, out, _err = run(capsys, [command, "--help"])
     assert code == 0 and "--debug" in out
+
+
+def test_an_unreachable_database_is_an_environment_fault(folder, capsys, monkeypatch):
+    exc = pytest.importorskip("sqlalchemy.exc")
+    refused = Exception(
+        "connection to server at db (10.0.0.9), port 5432 failed: Connection refused"
+    )
+    error = exc.OperationalError("SELECT 1", {}, refused)
+    monkeypatch.setattr(dropkit.cli.diagnose, "run", raising(error))
+    code, _out, err = run(capsys, ["diagnose", "h.csv"])
+    assert code == 1
+    assert one_line(err) == (
+        "dropkit diagnose: error: (builtins.Exception) connection to server at db (10.0.0.9), "
+        "port 5432 failed: Connection refused"
+    )

@@ -239,6 +239,8 @@ FAULTS = [
     ("input is a folder", IsADirectoryError(errno.EISDIR, "Is a directory", "runs"), 2, r"^error: Is a directory: 'runs'$"),
     ("path through a file", NotADirectoryError(errno.ENOTDIR, "Not a directory", "a/b.csv"), 2, r"^error: Not a directory: 'a/b\.csv'$"),
     ("name taken", FileExistsError(errno.EEXIST, "File exists", "report"), 2, r"^error: File exists: 'report'$"),
+    ("name taken, message only", FileExistsError("report exists and is not a folder"), 2, r"^error: report exists and is not a folder$"),
+    ("write denied, message only", PermissionError("cannot write into out: Permission denied"), 1, r"^error: cannot write into out: Permission denied$"),
     ("name too long", OSError(errno.ENAMETOOLONG, "File name too long", "x" * 20), 2, r"^error: File name too long: 'x+'$"),
     ("usage error", UsageError("--out and --json clash"), 2, r"^error: --out and --json clash$"),
     ("argument ValueError", ValueError("unknown format 'xlsx'"), 2, r"^error: unknown format 'xlsx'$"),

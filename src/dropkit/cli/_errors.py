@@ -50,6 +50,8 @@ from dropkit.cli._common import (
 BAD_PATH_ERRNOS = frozenset(
     {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
 )
+#: The same as classes, for errors raised with a message only (no ``errno``).
+BAD_PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError)
 #: The longest line printed for one error; longer messages (a huge CSV cell) are cut.
 LINE_LIMIT = 400
 DEBUG_HINT = " (run with --debug for the traceback)"
@@ -110,7 +112,7 @@ def closed_output(error: BaseException) -> bool:
 
 def bad_path(error: OSError) -> bool:
     """True when the OSError says the input path itself is wrong or unreadable."""
-    if error.errno in BAD_PATH_ERRNOS:
+    if error.errno in BAD_PATH_ERRNOS or isinstance(error, BAD_PATH_ERRORS):
         return True
     if isinstance(error, PermissionError) and error.filename is not None:
         path = os.fsdecode(error.filename)
@@ -120,7 +122,7 @@ def bad_path(error: OSError) -> bool:
 
 def os_error_text(error: OSError) -> str:
     """``"Reason: 'path'"`` for an OSError (the ``[Errno N]`` left out)."""
-    reason = error.strerror or describe(error)
+    reason = error.strerror or str(error).strip() or describe(error)
     if error.filename is None:
         return reason
     names = repr(os.fsdecode(error.filename))

@@ -7,6 +7,7 @@ These need a process of their own (signals, file descriptors), so each starts
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import dropkit
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pipes")
 
+WAIT = 120  # seconds a process may take to start (it imports torch) or to stop
 SOURCE = str(Path(dropkit.__file__).resolve().parents[1])
 HISTORY = "epoch,accuracy,loss,val_accuracy,val_loss\n" + "".join(
     f"{epoch},{0.6 + 0.1 * epoch:.2f},{1.0 / (epoch + 1):.3f},{acc},{0.9 + 0.05 * epoch:.2f}\n"
@@ -66,46 +68,38 @@ def start(folder: Path, *arguments: str, **options) -> subprocess.Popen:
 
 def interrupt_after_first_line(process: subprocess.Popen) -> tuple[int, str]:
     """Wait for the process's first line on standard output, press Ctrl-C, collect the rest."""
+    ready, _, _ = select.select([process.stdout], [], [], WAIT)
+    assert ready, f"the process printed nothing in {WAIT} s"
     assert process.stdout.readline(), "the process ended before printing anything"
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=WAIT)
     return process.returncode, err
 
 
+DEMO = "demo --rates 0,0.5 --epochs 1000 --train-size 40 --val-size 100 --width 8 --out report"
+TUNE = "tune objective.py:score --space a=0:1 --trials 3 --storage sqlite:///t.db"
+
+
 def test_ctrl_c_exits_130_and_prints_nothing_after_it(tmp_path):
-    # Both start at once: each process spends most of its time importing torch.
     (tmp_path / "objective.py").write_text(SLOW_OBJECTIVE)
-    demo = [
-        "demo",
-        "--rates",
-        "0,0.5",
-        "--epochs",
-        "1000",
-        "--train-size",
-        "40",
-        "--val-size",
-        "100",
-    ]
-    demo += ["--width", "8", "--out", "report"]
-    tune = [
-        "tune",
-        "objective.py:score",
-        "--space",
-        "a=0:1",
-        "--trials",
-        "3",
-        "--storage",
-        "sqlite:///t.db",
-    ]
     (tmp_path / "noisy.py").write_text(NOISY_SHUTDOWN)
-    demo_process = start(tmp_path, *demo, stdout=subprocess.PIPE)
-    tune_process = start(tmp_path, *tune, stdout=subprocess.PIPE)
-    noisy_process = start(tmp_path, "check", "noisy.py:build", stdout=subprocess.PIPE)
-    # A worker thread and an exit handler that fail after Ctrl-C print nothing either.
-    assert interrupt_after_first_line(noisy_process) == (130, "")
-    assert interrupt_after_first_line(demo_process) == (130, "")
+    # All start at once: each process spends most of its time importing torch.
+    commands = {"demo": DEMO.split(), "tune": TUNE.split(), "noisy": ["check", "noisy.py:build"]}
+    processes = {
+        name: start(tmp_path, *arguments, stdout=subprocess.PIPE)
+        for name, arguments in commands.items()
+    }
+    try:
+        results = {name: interrupt_after_first_line(process) for name, process in processes.items()}
+    finally:
+        for process in processes.values():
+            process.kill()  # no-op once it has ended; never leave a 1000-epoch demo running
+            process.wait()
+    assert results["demo"] == (130, "")
     assert not (tmp_path / "report" / "index.html").exists()
-    code, err = interrupt_after_first_line(tune_process)
+    # A worker thread and an exit handler that fail after Ctrl-C print nothing either.
+    assert results["noisy"] == (130, "")
+    code, err = results["tune"]
     assert code == 130
     # What optuna logged before the interrupt may stay; nothing may follow it.
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and "interrupted" not in err
@@ -124,7 +118,14 @@ def test_a_closed_or_full_standard_output(tmp_path):
     if Path("/dev/full").exists():
         with open("/dev/full", "w") as full:
             processes["full"] = start(tmp_path, "diagnose", "h.csv", stdout=full)
-    results = {name: (p.communicate(timeout=120)[1], p.returncode) for name, p in processes.items()}
+    try:
+        results = {
+            name: (p.communicate(timeout=WAIT)[1], p.returncode) for name, p in processes.items()
+        }
+    finally:
+        for process in processes.values():
+            process.kill()  # no-op once it has ended
+            process.wait()
     assert results["help"] == ("", 0), "a closed pipe while printing the help is no error"
     assert results["diagnose"] == ("", 141), "a command cut short by a closed pipe: 141, silently"
     if "full" in results:

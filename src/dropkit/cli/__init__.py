@@ -75,10 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 @dataclass
 class _Run:
-    """What the error report needs to know: the subcommand (None while parsing) and --debug."""
+    """What the error report needs to know: the subcommand, --debug, and whether help is shown."""
 
     debug: bool
     command: str | None = None
+    helping: bool = True  # until the arguments are parsed (argparse prints the help meanwhile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,11 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as error:
         if process is not None and isinstance(error, KeyboardInterrupt):
             process.quiet()
-        code = report(error, state.command, debug=state.debug, helping=state.command is None)
+        code = report(error, state.command, debug=state.debug, helping=state.helping)
     if process is not None:
         failure = process.flush_output()
         if failure is not None and code == 0:  # else the first failure (or Ctrl-C) is the one told
-            code = report(failure, state.command, debug=False, helping=state.command is None)
+            code = report(failure, state.command, debug=False, helping=state.helping)
     return code
 
 
@@ -112,12 +113,14 @@ def _dispatch(arguments: list[str], state: _Run) -> int:
     if position is not None and arguments[position] == "bench" and set(leading) <= {"--debug"}:
         state.command = "bench"
         rest = arguments[position + 1 :]
+        state.helping = "-h" in rest or "--help" in rest
         state.debug = "--debug" in arguments[:position] or "--debug" in rest
         bench = _module("bench")
         return int(bench.run_arguments([word for word in rest if word != "--debug"]))
     parser = build_parser()
     args = parser.parse_args(arguments)
     state.debug = bool(getattr(args, "debug", False))
+    state.helping = False
     if args.command is None:
         parser.print_help()
         return USAGE_ERROR

@@ -14,6 +14,11 @@ standard error, for every subcommand alike (``dropkit.cli._errors`` has the full
 
 No traceback is shown unless ``--debug`` is given (``dropkit --debug COMMAND ...`` or
 ``dropkit COMMAND ... --debug``). Nothing a user wrote is overwritten unless asked (``--force``).
+
+A subcommand raises :class:`UsageError` for bad input, calls the user's code through
+:func:`call_user` (its exceptions become :class:`UserCodeError`, named), and raises
+:class:`EnvironmentFault` (``from`` the original error) for a fault of the environment that is no
+``OSError``; everything else is mapped here.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ from dropkit.cli._common import (
     UserCodeError,
     call_user,
 )
-from dropkit.cli._errors import CommandProcess, report
+from dropkit.cli._errors import report
+from dropkit.cli._process import CommandProcess
 
 #: The subcommands, in the order ``--help`` lists them; each is ``dropkit.cli.<name>``.
 SUBCOMMANDS = ("demo", "diagnose", "tune", "check", "bench")

@@ -44,9 +44,7 @@ def one_error_line(err, *words):
 
 def test_help_of_every_subcommand(capsys):
     for command in ("demo", "diagnose", "tune", "check"):
-        with pytest.raises(SystemExit) as exit_info:
-            main([command, "--help"])
-        assert exit_info.value.code == 0
+        assert main([command, "--help"]) == 0
         assert command in capsys.readouterr().out
     assert run(capsys)[0] == 2
 

@@ -2,12 +2,20 @@
 
 Each check raises with a message that names the argument and the value it received, so a user
 reading the error knows which call to fix.
+
+Numbers: a rate or any other real argument accepts every real number type (``int``, ``float``,
+``fractions.Fraction``, numpy's integer and floating scalars such as ``np.float32``: everything
+registered as :class:`numbers.Real`) and a one-element tensor that does not require grad; ``bool``
+(Python's or numpy's), strings and NaN are refused with the argument named. Whole-number
+arguments accept :class:`numbers.Integral` (``int``, ``np.int64``), never ``bool``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,14 +23,29 @@ from torch import Tensor
 FLOATING_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+def real_number(value: Any, name: str, expected: str) -> float:
+    """``value`` as a float if it is a real number (see the module docstring), else TypeError."""
+    if isinstance(value, Tensor):
+        usable = value.dtype != torch.bool and not value.is_complex()
+        if usable and value.numel() == 1 and not value.requires_grad:
+            return float(value.item())
+        grad = " that requires grad" if value.requires_grad else ""
+        raise TypeError(
+            f"{name} must be {expected}, got a tensor of shape {tuple(value.shape)} "
+            f"and dtype {value.dtype}{grad}"
+        )
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
 def check_probability(value: float, name: str = "p") -> float:
-    """Return ``value`` as a float if it lies in [0, 1], else raise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, Tensor) and value.numel() == 1 and not value.requires_grad:
-            value = float(value.item())
-        else:
-            raise TypeError(f"{name} must be a float in [0, 1], got {value!r}")
-    value = float(value)
+    """Return ``value`` as a float if it lies in [0, 1], else raise naming ``name``."""
+    value = real_number(value, name, "a float in [0, 1]")
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return value
@@ -38,21 +61,19 @@ def check_below_one(value: float, name: str = "p") -> float:
 
 def check_non_negative(value: float, name: str) -> float:
     """A finite real number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
-    value = float(value)
+    value = real_number(value, name, "a non-negative number")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return value
 
 
 def check_positive_int(value: int, name: str) -> int:
-    """An int >= 1 (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+    """An int >= 1 (any integral type, bools refused)."""
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 1, got {value!r} ({type(value).__name__})")
     if value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
@@ -101,13 +122,8 @@ def normalize_dims(
     dims: int | Iterable[int], ndim: int, name: str = "broadcast_dims"
 ) -> tuple[int, ...]:
     """Turn an int or iterable of possibly negative dims into sorted non-negative dims."""
-    if isinstance(dims, bool):
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {dims!r}")
-    items = (dims,) if isinstance(dims, int) else tuple(dims)
     result = []
-    for dim in items:
-        if isinstance(dim, bool) or not isinstance(dim, int):
-            raise TypeError(f"{name} must contain ints, got {dims!r}")
+    for dim in dims_argument(dims, name):
         if not -ndim <= dim < ndim:
             raise ValueError(
                 f"{name} has dim {dim}, out of range for a tensor with {ndim} dimensions"
@@ -116,6 +132,22 @@ def normalize_dims(
     if len(set(result)) != len(result):
         raise ValueError(f"{name} repeats a dimension: {dims!r}")
     return tuple(sorted(result))
+
+
+def dims_argument(dims: Any, name: str = "broadcast_dims") -> tuple[int, ...]:
+    """An int or a sequence of ints (possibly negative dims) as a tuple, else TypeError."""
+    expected = f"{name} must be an int or a sequence of ints"
+    if _is_bool(dims) or isinstance(dims, (str, bytes)):
+        raise TypeError(f"{expected}, got {dims!r}")
+    if isinstance(dims, numbers.Integral):
+        return (int(dims),)
+    if isinstance(dims, Tensor) or not isinstance(dims, Iterable):
+        raise TypeError(f"{expected}, got {dims!r} ({type(dims).__name__})")
+    items = tuple(dims)
+    for dim in items:
+        if _is_bool(dim) or not isinstance(dim, numbers.Integral):
+            raise TypeError(f"{name} must contain ints, got {dims!r}")
+    return tuple(int(dim) for dim in items)
 
 
 def check_generator(generator: torch.Generator | None, x: Tensor) -> None:

@@ -1,15 +1,80 @@
-"""What every subcommand shares: the one-line usage error and the argument types."""
+"""What every subcommand shares: the exit codes, the errors it raises, the argument types."""
 
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
+#: Success (``dropkit check``: nothing found).
+OK = 0
+#: A failure that is not the input's fault: the user's own code raised, the environment failed
+#: (disk full, permission denied while writing, database unreachable, a package missing), a
+#: finding of ``dropkit check``, or an internal error of dropkit.
+FAILURE = 1
+#: Bad input: a bad argument, a missing or unreadable input file, an unknown format.
 USAGE_ERROR = 2
+#: Interrupted with Ctrl-C (128 + SIGINT), nothing printed.
+INTERRUPTED = 130
+#: Standard output was closed by its reader (128 + SIGPIPE), nothing printed.
+CLOSED_OUTPUT = 141
+
+Result = TypeVar("Result")
 
 
 class UsageError(Exception):
     """Bad input: printed as one line, exit code 2."""
+
+
+class EnvironmentFault(Exception):
+    """The environment failed (a database unreachable or read-only, a disk full): one line, exit 1.
+
+    Raise it with a message naming the cause, ``from`` the original error (shown by ``--debug``).
+    """
+
+
+class UserCodeError(Exception):
+    """The user's own code (a target function, their model, an objective) raised: exit code 1.
+
+    The message names their code and the exception; ``--debug`` shows the original traceback.
+
+    Args:
+        what: names the user's code, e.g. ``"models.py:build"``.
+        error: the exception it raised, kept as ``error`` and as ``__cause__``.
+    """
+
+    def __init__(self, what: str, error: BaseException) -> None:
+        super().__init__(f"{what} raised {describe(error)}")
+        self.what = what
+        self.error = error
+        self.__cause__ = error
+
+
+def describe(error: BaseException) -> str:
+    """``"Type: message"``, or the type alone when the message is empty."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def call_user(what: str, function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+    """Call the user's ``function``; an exception it raises becomes a :class:`UserCodeError`.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` pass through untouched.
+
+    Example:
+        >>> from dropkit.cli import UserCodeError, call_user
+        >>> call_user("models.py:size", len, "abc")
+        3
+        >>> try:
+        ...     call_user("models.py:build", int, "x")
+        ... except UserCodeError as error:
+        ...     print(error)
+        models.py:build raised ValueError: invalid literal for int() with base 10: 'x'
+    """
+    try:
+        return function(*args, **kwargs)
+    except Exception as error:
+        raise UserCodeError(what, error) from error
 
 
 class Parser(argparse.ArgumentParser):

@@ -2,16 +2,18 @@
 
 The benchmark is part of dropkit's source repository, not of the installed package: it loads its
 peers from wheel files and may set thread counts, which a library must never do. From a clone (an
-editable install), ``dropkit bench ARGS`` runs ``python benchmarks/bench.py ARGS``.
+editable install), ``dropkit bench ARGS`` runs the script's ``main(ARGS)``, the same as
+``python benchmarks/bench.py ARGS``, with a bad argument reported in one line (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dropkit.cli._common import UsageError
 
@@ -50,4 +52,25 @@ def run_arguments(arguments: list[str]) -> int:
             "the benchmark lives in dropkit's source repository (benchmarks/bench.py); "
             "run it from a clone"
         )
-    return subprocess.run([sys.executable, str(script), *arguments], check=False).returncode
+    spec = importlib.util.spec_from_file_location("dropkit_benchmark", script)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{script} cannot be loaded")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    with _one_line_usage_errors():
+        return int(benchmark.main(arguments) or 0)
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """While the benchmark parses its arguments, a bad one is a UsageError (one line, exit 2)."""
+
+    def error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see 'dropkit bench --help')")
+
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = error  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original  # type: ignore[method-assign]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import traceback
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from dropkit.cli._common import UsageError
+import torch
+
+from dropkit.cli._common import UsageError, UserCodeError, call_user
 
 
 def add_parser(commands: Any) -> None:
@@ -18,7 +21,8 @@ def add_parser(commands: Any) -> None:
         description=(
             "TARGET (module:function or path/to/script.py:function) is called with no arguments "
             "and returns (model, example_inputs); dk.check runs on them. Exit code 0 when clean, "
-            "1 when something was found."
+            "1 when something was found or when TARGET or the model fails (the error is named), "
+            "2 for bad input."
         ),
     )
     check.add_argument("target", help="module:function or path/to/script.py:function")
@@ -31,16 +35,24 @@ def run(args: argparse.Namespace) -> int:
     from dropkit.advisor.target import load_target
 
     factory = load_target(args.target)
-    try:
-        built = factory()
-    except Exception as error:
-        raise UsageError(f"{args.target} failed: {type(error).__name__}: {error}") from error
+    built = call_user(args.target, factory)
     if not (isinstance(built, tuple) and len(built) == 2):
         raise UsageError(
             f"{args.target} must return (model, example_inputs), got {type(built).__name__}"
         )
     model, example_inputs = built
-    report = check(model, example_inputs)
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(
+            f"{args.target} must return (model, example_inputs) with a torch.nn.Module as "
+            f"model, got {type(model).__name__}"
+        )
+    try:
+        report = check(model, example_inputs)
+    except Exception as error:
+        if _raised_in(model, error):
+            what = f"the model from {args.target} on its example input"
+            raise UserCodeError(what, error) from error
+        raise
     findings = list(report)
     if args.json:
         print(json.dumps([_finding_dict(finding) for finding in findings]))
@@ -56,6 +68,16 @@ def run(args: argparse.Namespace) -> int:
                 + f": {finding}"
             )
     return 1 if findings else 0
+
+
+def _raised_in(model: torch.nn.Module, error: BaseException) -> bool:
+    """True when ``error`` was raised while the model (or one of its modules) was running."""
+    modules = {id(module) for module in model.modules()}
+    calls = ("_call_impl", "_wrapped_call_impl")
+    return any(
+        frame.f_code.co_name in calls and id(frame.f_locals.get("self")) in modules
+        for frame, _line in traceback.walk_tb(error.__traceback__)
+    )
 
 
 def _find_check() -> Any:

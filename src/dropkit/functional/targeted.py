@@ -35,7 +35,8 @@ def targeted_mask(weight: Tensor, gamma: float, mode: str = "weight") -> Tensor:
     """
     check_choice(mode, "mode", TARGETED_MODES)
     with torch.no_grad():
-        rows = weight.detach().reshape(weight.shape[0], -1).abs().float()
+        row_size = math.prod(weight.shape[1:])  # explicit: -1 is ambiguous for empty weights
+        rows = weight.detach().reshape(weight.shape[0], row_size).abs().float()
         mask = torch.zeros(rows.shape, dtype=torch.bool, device=weight.device)
         if mode == "weight":
             count = targeted_count(rows.shape[1], gamma)
@@ -75,7 +76,8 @@ def targeted_dropout(
         weight: a floating-point weight with output units along dim 0, at least 2 dims.
         gamma: the targeted fraction, in [0, 1].
         alpha: the probability of dropping a targeted weight (or unit), in [0, 1].
-        training: apply only when True; otherwise return ``weight`` unchanged.
+        training: apply only when True; otherwise return ``weight`` unchanged (as for an empty
+            weight, with no rows or no columns).
         mode: ``"weight"`` or ``"unit"``.
         generator: the torch generator to draw the mask from (the global one when None).
 
@@ -97,7 +99,7 @@ def targeted_dropout(
     alpha = check_probability(alpha, "alpha")
     check_choice(mode, "mode", TARGETED_MODES)
     check_generator(generator, weight)
-    if not training or gamma == 0.0 or alpha == 0.0:
+    if not training or gamma == 0.0 or alpha == 0.0 or weight.numel() == 0:
         return weight
     targeted = targeted_mask(weight, gamma, mode)
     if mode == "weight":

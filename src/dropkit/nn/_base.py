@@ -57,6 +57,11 @@ class RateModule(RandomModule):
 
     Schedules change ``module.p`` during training; a bad value raises at once instead of failing
     later inside a forward pass.
+
+    Defaults: every rate module can be built without arguments other than the module it wraps.
+    ``p`` defaults to 0.5 (as ``torch.nn.Dropout``) for methods that drop single elements, units
+    or channels, and to 0.1 for methods whose papers start lower because each draw drops a whole
+    region, path or word (DropBlock, DropPath, embedding dropout).
     """
 
     #: What the module drops, for model tooling: "element", "spatial", "block", "path",
@@ -64,7 +69,7 @@ class RateModule(RandomModule):
     dropout_kind: ClassVar[str] = "element"
     _p: float
 
-    def __init__(self, p: float, generator: rng.GeneratorSource = None) -> None:
+    def __init__(self, p: float = 0.5, generator: rng.GeneratorSource = None) -> None:
         super().__init__(generator)
         self.p = p
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from torch import Tensor
 
 from dropkit import rng
+from dropkit._validation import dims_argument
 from dropkit.functional.dropout import dropout
 from dropkit.nn._base import RateModule
 
@@ -48,11 +49,7 @@ class Dropout(RateModule):
         generator: rng.GeneratorSource = None,
     ) -> None:
         super().__init__(p, generator)
-        dims = (broadcast_dims,) if isinstance(broadcast_dims, int) else tuple(broadcast_dims)
-        for dim in dims:
-            if isinstance(dim, bool) or not isinstance(dim, int):
-                raise TypeError(f"broadcast_dims must contain ints, got {broadcast_dims!r}")
-        self.broadcast_dims = dims
+        self.broadcast_dims = dims_argument(broadcast_dims, "broadcast_dims")
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(

@@ -19,7 +19,8 @@ class GaussianDropout(RateModule):
     :func:`dropkit.functional.gaussian_dropout`.
 
     Args:
-        p: the equivalent drop probability, in [0, 1].
+        p: the equivalent drop probability, in [0, 1] (default 0.5, as for every element-wise
+            rate module).
         generator: where the randomness comes from: None (the global generator), a
             ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
             ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
@@ -32,11 +33,13 @@ class GaussianDropout(RateModule):
         >>> import dropkit as dk
         >>> dk.GaussianDropout(0.3)(torch.ones(2, 3)).shape
         torch.Size([2, 3])
+        >>> dk.GaussianDropout()
+        GaussianDropout(p=0.5)
     """
 
     dropout_kind = "noise"
 
-    def __init__(self, p: float, *, generator: rng.GeneratorSource = None) -> None:
+    def __init__(self, p: float = 0.5, *, generator: rng.GeneratorSource = None) -> None:
         super().__init__(p, generator)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,7 +53,7 @@ class AlphaDropout(RateModule):
     (https://arxiv.org/abs/1706.02515); see :func:`dropkit.functional.alpha_dropout`.
 
     Args:
-        p: probability of dropping an element, in [0, 1].
+        p: probability of dropping an element, in [0, 1] (default 0.5, as torch.nn.AlphaDropout).
         generator: where the randomness comes from: None (the global generator), a
             ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
             ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
@@ -66,7 +69,7 @@ class AlphaDropout(RateModule):
         torch.Size([2, 4])
     """
 
-    def __init__(self, p: float, *, generator: rng.GeneratorSource = None) -> None:
+    def __init__(self, p: float = 0.5, *, generator: rng.GeneratorSource = None) -> None:
         super().__init__(p, generator)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -47,6 +47,9 @@ __all__ = [
     "tune",
 ]
 
+#: With ``continue_on_error``, a worker stops after this many failures in a row (or n_trials).
+GIVE_UP_AFTER = 10
+
 
 @dataclass
 class TuneResult:
@@ -197,7 +200,8 @@ def tune(
         seeds: seeds each finalist is scored with, >= 1.
         continue_on_error: record a trial whose objective raises or returns something that is not
             a finite number as failed (with the reason) and go on; by default stop with
-            :class:`ObjectiveError`. The worker still stops after ``n_trials`` failures in a row.
+            :class:`ObjectiveError`. The worker still stops after ``max(n_trials, 10)`` failures
+            in a row.
 
     Returns:
         A :class:`TuneResult`.
@@ -258,16 +262,17 @@ def tune(
         continue_on_error=continue_on_error,
         deadline=deadline,
     )
+    give_up = max(n_trials, GIVE_UP_AFTER)
     worker.fail_stale_trials()  # every run, also when the study already holds enough trials
     trials = _trials(study)
     study.sampler = optuna.samplers.TPESampler(seed=_resume_seed(seed, len(trials)))
     while _finished(trials, optuna) < n_trials and not worker.out_of_time():
-        if worker.gave_up(n_trials):
+        if worker.gave_up(give_up):
             break
         worker.search_trial()
         worker.fail_stale_trials()
         trials = _trials(study)
-    while seeds > 1 and not worker.out_of_time() and not worker.gave_up(n_trials):
+    while seeds > 1 and not worker.out_of_time() and not worker.gave_up(give_up):
         _, missing = next_evaluations(_candidates(trials, optuna), seeds, direction == "maximize")
         if not missing:
             break

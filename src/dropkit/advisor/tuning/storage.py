@@ -209,18 +209,24 @@ def _check_sqlite_file(path: Path, *, default: bool) -> None:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
             if default and MARKER_TABLE not in tables:
-                raise StorageError(
-                    f"{path} exists and was not created by dropkit tune: move it away, or name "
-                    "another study file with --storage (storage= in Python)"
-                )
+                raise _not_ours(path)
             problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
     except sqlite3.DatabaseError as error:
+        if default:  # not even a database: certainly not a file dropkit created
+            raise _not_ours(path) from error
         problems = [first_line(error)]
     if problems != ["ok"]:
         raise StorageError(
             f"the study file {path} is damaged ({problems[0]}); nothing was written: restore it "
             "from a backup, or start over with another --storage"
         )
+
+
+def _not_ours(path: Path) -> StorageError:
+    return StorageError(
+        f"{path} exists and was not created by dropkit tune: move it away, or name another "
+        "study file with --storage (storage= in Python)"
+    )
 
 
 @contextlib.contextmanager

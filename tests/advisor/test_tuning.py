@@ -22,6 +22,7 @@ optuna = pytest.importorskip("optuna")
 
 import dropkit as dk  # noqa: E402
 from dropkit.advisor.tuning import check_space, storage_url  # noqa: E402
+from tests.advisor.test_tuning_faults import send_when  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPLETE = optuna.trial.TrialState.COMPLETE
@@ -197,22 +198,14 @@ def start_worker(tmp_path, storage, trials, seed, pause, workers):
 def test_killed_worker_loses_no_finished_trial(tmp_path):
     url = storage_url(tmp_path / "killed.db")
     worker = start_worker(tmp_path, url, 200, 0, 0.2, 1)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if (tmp_path / "killed.db").exists():
-                try:
-                    if len(completed(url, "shared")) >= 3:
-                        break
-                except Exception:  # the tables or the study are not created yet
-                    pass
-            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
-            time.sleep(0.1)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+
+    def three_finished():
+        try:
+            return len(completed(url, "shared")) >= 3
+        except Exception:  # the tables or the study are not created yet
+            return False
+
+    send_when(worker, three_finished, signal.SIGKILL)
     assert worker.returncode == -signal.SIGKILL
     before = {t.number: t.value for t in completed(url, "shared")}
     assert len(before) >= 3

@@ -4,13 +4,20 @@ Ctrl-C), one line on standard error, JSON alone on standard output."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-pytest.importorskip("optuna")
+optuna = pytest.importorskip("optuna")
 
-from dropkit.cli import main
+import dropkit  # noqa: E402
+from dropkit.cli import main  # noqa: E402
+from tests.advisor.test_tuning_faults import send_when  # noqa: E402
 
 TARGETS = """
 import math
@@ -101,3 +108,34 @@ def test_an_unreachable_server_is_one_line_and_exit_1(tune):
     code, _, err = tune("score", "--trials", "1", "--storage", url)
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("dropkit tune: error: cannot reach the storage postgresql")
+
+
+SLOW_TARGET = """
+import time
+from pathlib import Path
+
+def slow(rates):
+    Path("started").touch()
+    time.sleep(600)
+    return 0.0
+"""
+
+
+def test_a_real_ctrl_c_is_exit_130_and_nothing_else(tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_TARGET)
+    command = [sys.executable, "-m", "dropkit.cli", "tune", "slow.py:slow", "--space", "a=0:1"]
+    worker = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(dropkit.__file__).resolve().parents[1])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    send_when(worker, (tmp_path / "started").exists, signal.SIGINT)
+    out, err = worker.communicate(timeout=30)
+    assert (worker.returncode, out, err) == (130, "", "")
+    (trial,) = optuna.load_study(
+        study_name=None, storage=f"sqlite:///{tmp_path / 'dropkit-tune.db'}"
+    ).trials
+    assert trial.state == optuna.trial.TrialState.FAIL  # not left running

@@ -192,23 +192,28 @@ def test_a_killed_workers_trial_is_failed_even_when_the_study_is_full(tmp_path, 
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.time() + 120
-        while not flag.with_suffix(".running").exists():
-            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
-            assert time.time() < deadline, "the worker never started its trial"
-            time.sleep(0.1)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    send_when(worker, flag.with_suffix(".running").exists, signal.SIGKILL)
     assert [t.state for t in trials_of(path, "s")][-1] == STATES.RUNNING
     monkeypatch.setattr(storage, "GRACE_SECONDS", 1)
     time.sleep(1.5)
     result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=path, study_name="s", n_trials=2)
     assert result.ran == 0  # the study already held its two trials
     assert [t.state for t in trials_of(path, "s")] == [STATES.COMPLETE] * 2 + [STATES.FAIL]
+
+
+def send_when(worker, ready, signum, seconds=120):
+    """Send ``signum`` to the ``worker`` process once ``ready()`` holds; wait for it to end."""
+    try:
+        deadline = time.time() + seconds
+        while not ready():
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            assert time.time() < deadline, "the worker never became ready"
+            time.sleep(0.1)
+        worker.send_signal(signum)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
 
 
 def test_a_failing_objective_stops_with_its_name_and_exception(tmp_path):

@@ -12,6 +12,11 @@ class ObjectiveError(Exception):
     Attributes:
         function_name: the objective, as ``module:function`` or ``script.py:function``.
         error: the exception it raised (a ``ValueError`` describing a bad return value).
+
+    Example:
+        >>> from dropkit.advisor.tuning import ObjectiveError
+        >>> print(ObjectiveError("train.py:score", ZeroDivisionError("division by zero")))
+        the objective train.py:score failed: ZeroDivisionError: division by zero
     """
 
     def __init__(self, function_name: str, error: BaseException) -> None:
@@ -26,6 +31,12 @@ class StorageError(Exception):
     Attributes:
         unsaved: finished results that could not be stored, each ``{"rates": ..., "value": ...,
             "seed": ...}``; the message repeats them, so they are never lost silently.
+
+    Example:
+        >>> from dropkit.advisor.tuning import StorageError
+        >>> error = StorageError("the server is gone", [{"rates": {"a": 0.2}, "value": 0.5}])
+        >>> error.unsaved[0]["value"]
+        0.5
     """
 
     def __init__(self, message: str, unsaved: Iterable[dict[str, Any]] = ()) -> None:

@@ -27,6 +27,12 @@ class Candidate:
         number: the number of the trial that drew it.
         rates: ``{name: p}``.
         values: ``{seed: score}``.
+
+    Example:
+        >>> from dropkit.advisor.tuning import Candidate
+        >>> candidate = Candidate(4, {"head": 0.3}, {0: 0.50, 1: 0.54, 2: 0.52})
+        >>> round(candidate.mean, 3), [round(end, 3) for end in candidate.interval]
+        (0.52, [0.47, 0.57])
     """
 
     number: int

@@ -45,6 +45,7 @@ _PERMANENT = (
     ("malformed", "the database file is damaged"),
     ("not a database", "the file is not a database"),
 )
+LOCK_SECONDS = 120
 _ADVISORY_KEY = 0x64726F706B6974  # "dropkit": one lock for creating tables and studies
 _T = TypeVar("_T")
 
@@ -87,12 +88,21 @@ def creation_lock(url: str, *, default: bool) -> Iterator[None]:
     """
     path = sqlite_path(url)
     if path is not None:
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
         _check_folder(path)
-        with FileLock(str(path.parent / f".{path.name}.lock"), timeout=120):
+        lock = FileLock(str(path.parent / f".{path.name}.lock"), timeout=LOCK_SECONDS)
+        try:
+            lock.acquire()
+        except Timeout as error:
+            raise StorageError(
+                f"another process held the lock {lock.lock_file} for {LOCK_SECONDS} s"
+            ) from error
+        try:
             _check_sqlite_file(path, default=default)
             yield
+        finally:
+            lock.release()
         return
     if url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
         with _advisory_lock(url):

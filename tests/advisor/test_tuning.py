@@ -21,11 +21,13 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 import dropkit as dk  # noqa: E402
-from dropkit.advisor.tuning import check_space, storage_url  # noqa: E402
+from dropkit.advisor.target import load_target  # noqa: E402
+from dropkit.advisor.tuning import check_space, storage, storage_url  # noqa: E402
 from tests.advisor.test_tuning_faults import send_when  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPLETE = optuna.trial.TrialState.COMPLETE
+RUNNING = optuna.trial.TrialState.RUNNING
 
 
 def quadratic(rates):
@@ -151,26 +153,32 @@ WORKER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    import optuna
-    import dropkit as dk
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage, trials, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    folder, pause = Path(sys.argv[4]), float(sys.argv[5])
-    (folder / f"ready-{os.getpid()}").touch()
-    deadline = time.time() + 60
-    while len(list(folder.glob("ready-*"))) < int(sys.argv[6]) and time.time() < deadline:
-        time.sleep(0.05)
 
     def objective(rates):
-        time.sleep(pause)
+        folder = Path(os.environ["TUNE_FOLDER"])
+        if (folder / "hang").exists():  # stay inside a running trial until killed
+            (folder / "hanging").touch()
+            time.sleep(600)
+        time.sleep(float(os.environ["TUNE_PAUSE"]))
         with open(folder / "calls.log", "a") as log:
             log.write(f"{os.getpid()}\\n")
         return (rates["a"] - 0.3) ** 2
 
-    result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=storage, study_name="shared",
-                     n_trials=trials, seed=seed)
-    print(result.ran, result.finished)
+    if __name__ == "__main__":
+        import optuna
+        import dropkit as dk
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage, trials = sys.argv[1], int(sys.argv[2])
+        seed, workers = int(sys.argv[3]), int(sys.argv[4])
+        folder = Path(os.environ["TUNE_FOLDER"])
+        (folder / f"ready-{os.getpid()}").touch()
+        deadline = time.time() + 60
+        while len(list(folder.glob("ready-*"))) < workers and time.time() < deadline:
+            time.sleep(0.05)
+        result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=storage, study_name="shared",
+                         n_trials=trials, seed=seed)
+        print(result.ran, result.finished)
     """
 )
 
@@ -179,40 +187,48 @@ def start_worker(tmp_path, storage, trials, seed, pause, workers):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     return subprocess.Popen(
-        [
-            sys.executable,
-            str(script),
-            storage,
-            str(trials),
-            str(seed),
-            str(tmp_path),
-            str(pause),
-            str(workers),
-        ],
+        [sys.executable, str(script), storage, str(trials), str(seed), str(workers)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TUNE_FOLDER": str(tmp_path), "TUNE_PAUSE": str(pause)},
     )
 
 
-def test_killed_worker_loses_no_finished_trial(tmp_path):
+def test_killed_worker_loses_no_finished_trial_and_its_trial_is_failed(tmp_path, monkeypatch):
     url = storage_url(tmp_path / "killed.db")
-    worker = start_worker(tmp_path, url, 200, 0, 0.2, 1)
+    worker = start_worker(tmp_path, url, 200, 0, 0.1, 1)
 
-    def three_finished():
+    def hanging_after_three():
         try:
-            return len(completed(url, "shared")) >= 3
+            if len(completed(url, "shared")) >= 3:
+                (tmp_path / "hang").touch()
         except Exception:  # the tables or the study are not created yet
-            return False
+            pass
+        return (tmp_path / "hanging").exists()
 
-    send_when(worker, three_finished, signal.SIGKILL)
+    send_when(worker, hanging_after_three, signal.SIGKILL)
     assert worker.returncode == -signal.SIGKILL
+    (tmp_path / "hang").unlink()
     before = {t.number: t.value for t in completed(url, "shared")}
     assert len(before) >= 3
-    resumed = start_worker(tmp_path, url, len(before) + 2, 1, 0.0, 1)
-    out, err = resumed.communicate(timeout=120)
-    assert resumed.returncode == 0, err
-    assert out.split() == ["2", str(len(before) + 2)]  # ran now, finished in all
+    assert optuna.load_study(study_name="shared", storage=url).trials[-1].state == RUNNING
+    # The same objective, loaded from the worker's script, continues the worker's study here.
+    monkeypatch.setenv("TUNE_FOLDER", str(tmp_path))
+    monkeypatch.setenv("TUNE_PAUSE", "0")
+    monkeypatch.setattr(storage, "GRACE_SECONDS", 1)
+    time.sleep(1.5)
+    objective = load_target(f"{tmp_path / 'worker.py'}:objective")
+    full = dk.tune(
+        objective, {"a": (0.0, 1.0)}, storage=url, study_name="shared", n_trials=len(before)
+    )
+    assert full.ran == 0  # the study held enough trials: only the stale one was failed
+    states = [t.state for t in full.study.get_trials()]
+    assert states.count(RUNNING) == 0 and states[-1] == optuna.trial.TrialState.FAIL
+    resumed = dk.tune(
+        objective, {"a": (0.0, 1.0)}, storage=url, study_name="shared", n_trials=len(before) + 2
+    )
+    assert (resumed.ran, resumed.finished) == (2, len(before) + 2)
     after = {t.number: t.value for t in completed(url, "shared")}
     assert {n: after[n] for n in before} == before  # every finished trial is still there
 

@@ -8,10 +8,8 @@ import functools
 import math
 import os
 import re
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import types
 from pathlib import Path
@@ -21,7 +19,6 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 import dropkit as dk  # noqa: E402
-from dropkit.advisor.target import load_target  # noqa: E402
 from dropkit.advisor.tuning import ObjectiveError, StorageError, storage  # noqa: E402
 from dropkit.advisor.tuning.study import FAILURE_ATTR  # noqa: E402
 from dropkit.cli import main  # noqa: E402
@@ -160,47 +157,6 @@ def test_a_read_only_file_or_folder_is_one_line_and_exit_1(tmp_path, capsys, loc
     assert (folder / "s.db").read_bytes() == before
 
 
-STALE_TARGET = """
-import os, sys, time
-from pathlib import Path
-
-def objective(rates):
-    if Path(os.environ["HANG_FLAG"]).exists():
-        Path(os.environ["HANG_FLAG"]).with_suffix(".running").touch()
-        time.sleep(600)
-    return rates["a"]
-
-if __name__ == "__main__":
-    import dropkit as dk
-    dk.tune(objective, {"a": (0.0, 1.0)}, storage=sys.argv[1], study_name="s",
-            n_trials=int(sys.argv[2]))
-"""
-
-
-def test_a_killed_workers_trial_is_failed_even_when_the_study_is_full(tmp_path, monkeypatch):
-    script = tmp_path / "stale.py"
-    script.write_text(STALE_TARGET)
-    flag = tmp_path / "hang.flag"
-    monkeypatch.setenv("HANG_FLAG", str(flag))
-    objective = load_target(f"{script}:objective")
-    path = tmp_path / "stale.db"
-    dk.tune(objective, {"a": (0.0, 1.0)}, storage=path, study_name="s", n_trials=2)
-    flag.touch()
-    worker = subprocess.Popen(
-        [sys.executable, str(script), str(path), "3"],
-        env={**os.environ, "PYTHONPATH": SRC},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    send_when(worker, flag.with_suffix(".running").exists, signal.SIGKILL)
-    assert [t.state for t in trials_of(path, "s")][-1] == STATES.RUNNING
-    monkeypatch.setattr(storage, "GRACE_SECONDS", 1)
-    time.sleep(1.5)
-    result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=path, study_name="s", n_trials=2)
-    assert result.ran == 0  # the study already held its two trials
-    assert [t.state for t in trials_of(path, "s")] == [STATES.COMPLETE] * 2 + [STATES.FAIL]
-
-
 def send_when(worker, ready, signum, seconds=120):
     """Send ``signum`` to the ``worker`` process once ``ready()`` holds; wait for it to end."""
     try:
@@ -307,3 +263,15 @@ def test_a_score_that_cannot_be_stored_is_named_not_lost(tmp_path, monkeypatch):
     (unsaved,) = caught.value.unsaved
     assert unsaved["value"] == square(unsaved["rates"]) and unsaved["seed"] == 0
     assert "server closed the connection" in str(caught.value)
+
+
+def test_a_storage_that_fails_before_the_objective_runs_is_a_storage_error(tmp_path, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise optuna.exceptions.StorageInternalError("could not connect to server")
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "_set_trial_param", refuse)
+    monkeypatch.setattr(storage, "time", types.SimpleNamespace(sleep=lambda seconds: None))
+    calls = []
+    with pytest.raises(StorageError, match="drawing the rates of trial 0 failed: could not"):
+        dk.tune(calls.append, {"a": (0, 1)}, storage=tmp_path / "p.db", n_trials=1)
+    assert calls == []

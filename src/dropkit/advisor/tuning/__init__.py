@@ -21,8 +21,10 @@ from dropkit.advisor.tuning.racing import Candidate, choose, next_evaluations
 from dropkit.advisor.tuning.storage import (
     DEFAULT_STORAGE,
     creation_lock,
+    hide_password,
     open_storage,
     retried,
+    storage_fault,
     storage_url,
 )
 from dropkit.advisor.tuning.study import (
@@ -252,8 +254,47 @@ def tune(
             )
 
         study = retried(open_study, f"opening the study {study_name!r}", integrity=True)
-        check_identity(study, url, name, bounds, direction)
+        retried(
+            lambda: check_identity(study, url, name, bounds, direction),
+            f"recording what the study {study_name!r} searches",
+        )
 
+    try:
+        return _search(
+            optuna,
+            study,
+            objective,
+            name,
+            bounds,
+            n_trials,
+            direction,
+            seed,
+            seeds,
+            continue_on_error,
+            deadline,
+        )
+    except (ObjectiveError, StorageError):
+        raise
+    except Exception as error:  # a storage fault that escaped the retries: one line, not a trace
+        cause = storage_fault(error)
+        if cause is None:
+            raise
+        raise StorageError(f"the storage {hide_password(url)} failed: {cause}") from error
+
+
+def _search(
+    optuna: Any,
+    study: Any,
+    objective: Callable[..., Any],
+    name: str,
+    bounds: dict[str, tuple[float, float]],
+    n_trials: int,
+    direction: str,
+    seed: int | None,
+    seeds: int,
+    continue_on_error: bool,
+    deadline: float | None,
+) -> TuneResult:
     worker = Worker(
         optuna=optuna,
         study=study,

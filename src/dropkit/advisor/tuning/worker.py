@@ -83,13 +83,14 @@ class Worker:
         """Ask for one trial, score its rates with seed 0, and store the result."""
         optuna = self.optuna
         trial = retried(self._ask, "starting a trial")
-        rates = {
-            name: trial.suggest_float(name, low, high) for name, (low, high) in self.bounds.items()
-        }
+        rates = retried(
+            lambda: {name: trial.suggest_float(name, *ends) for name, ends in self.bounds.items()},
+            f"drawing the rates of trial {trial.number}",
+        )
 
         def report(value: float, step: int) -> None:
-            trial.report(float(value), int(step))
-            if trial.should_prune():
+            retried(lambda: trial.report(float(value), int(step)), "reporting a score")
+            if retried(trial.should_prune, "asking the pruner"):
                 raise optuna.TrialPruned(f"pruned at step {step} with value {value}")
 
         with _Heartbeat(self.study._storage, trial._trial_id):
@@ -100,6 +101,9 @@ class Worker:
                 self.ran += 1
                 return
             except KeyboardInterrupt:
+                _quietly(lambda: self.study.tell(trial, state=optuna.trial.TrialState.FAIL))
+                raise
+            except StorageError:  # from the reporter: the storage failed, not the objective
                 _quietly(lambda: self.study.tell(trial, state=optuna.trial.TrialState.FAIL))
                 raise
             except Exception as error:

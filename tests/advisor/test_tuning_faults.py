@@ -275,3 +275,11 @@ def test_a_storage_that_fails_before_the_objective_runs_is_a_storage_error(tmp_p
     with pytest.raises(StorageError, match="drawing the rates of trial 0 failed: could not"):
         dk.tune(calls.append, {"a": (0, 1)}, storage=tmp_path / "p.db", n_trials=1)
     assert calls == []
+
+
+def test_an_optuna_storage_object_is_used_as_given():
+    memory = optuna.storages.InMemoryStorage()
+    result = dk.tune(square, {"a": (0, 1)}, storage=memory, study_name="m", n_trials=2)
+    assert result.finished == 2 and len(memory.get_all_studies()) == 1
+    with pytest.raises(ValueError, match="storage must be a URL, a file path, an optuna storage"):
+        dk.tune(square, {"a": (0, 1)}, storage=3.5, n_trials=1)

@@ -7,6 +7,7 @@ Modules: :mod:`.storage` (opening a storage safely), :mod:`.study` (what a study
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -142,7 +143,7 @@ def tune(
     objective: Callable[..., Any],
     space: Mapping[str, tuple[float, float]],
     *,
-    storage: str | Path | None = None,
+    storage: str | Path | Any | None = None,
     study_name: str | None = None,
     n_trials: int = 20,
     timeout: float | None = None,
@@ -190,7 +191,8 @@ def tune(
             ``seed=`` keyword, returning a finite number.
         space: ``{name: (low, high)}``, one entry per rate to tune (a kind of dropout or a group
             of layers), with ``0 <= low <= high <= 1``.
-        storage: an Optuna storage URL or a SQLite file path; ``None`` for ``dropkit-tune.db``.
+        storage: an Optuna storage URL or a SQLite file path; ``None`` for ``dropkit-tune.db``;
+            or an ``optuna.storages`` object, used as given (without the file checks and locks).
         study_name: the study to create or continue; ``None`` derives it from the objective, the
             space and the direction.
         n_trials: the number of finished search trials the study should hold, >= 1.
@@ -238,11 +240,16 @@ def tune(
     if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
         raise ValueError(f"study_name must be a non-empty string, got {study_name!r}")
     study_name = study_name or default_study_name(name, bounds, direction)
-    url = storage_url(storage)
+    given = storage is not None and not isinstance(storage, (str, Path))
+    if given and not isinstance(storage, optuna.storages.BaseStorage):
+        raise ValueError(
+            f"storage must be a URL, a file path, an optuna storage or None, got {storage!r}"
+        )
+    url = f"the storage {type(storage).__name__}" if given else storage_url(storage)
     deadline = None if timeout is None else time.monotonic() + timeout
 
-    with creation_lock(url, default=storage is None):
-        rdb = open_storage(optuna, url)
+    with contextlib.nullcontext() if given else creation_lock(url, default=storage is None):
+        rdb = storage if given else open_storage(optuna, url)
 
         def open_study() -> Any:
             return optuna.create_study(

@@ -1,4 +1,4 @@
-"""dk.tune on SQLite (continuation, a killed worker, two workers) and on a real PostgreSQL."""
+"""dk.tune on SQLite (continuation, a killed worker, three workers) and on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,21 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 import dropkit as dk  # noqa: E402
-from dropkit.advisor.tuning import check_space, storage_url  # noqa: E402
+from dropkit.advisor.target import load_target  # noqa: E402
+from dropkit.advisor.tuning import check_space, storage, storage_url  # noqa: E402
+from tests.advisor.test_tuning_faults import send_when  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 COMPLETE = optuna.trial.TrialState.COMPLETE
+RUNNING = optuna.trial.TrialState.RUNNING
 
 
 def quadratic(rates):
     return (rates["a"] - 0.3) ** 2 + (rates["b"] - 0.1) ** 2
 
 
-def completed(url, study="dropkit"):
+def completed(url, study):
+    url = url.replace("postgresql://", "postgresql+psycopg2://")  # the driver of the extra
     return optuna.load_study(study_name=study, storage=url).get_trials(states=(COMPLETE,))
 
 
@@ -77,6 +82,12 @@ def test_separate_studies_in_one_storage(tmp_path):
     other = dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, study_name="y", n_trials=3)
     assert other.finished == 3
     assert len(completed(storage_url(path), "x")) == 2
+    # Without a name, each objective (and each space) gets a study of its own.
+    first = dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=2)
+    second = dk.tune(lambda r: r["a"], {"a": (0, 1)}, storage=path, n_trials=1)
+    third = dk.tune(quadratic, {"a": (0, 1), "b": (0, 0.5)}, storage=path, n_trials=1)
+    assert len({first.study_name, second.study_name, third.study_name, "x", "y"}) == 5
+    assert (second.finished, third.finished) == (1, 1)
 
 
 def test_reporter_prunes_hopeless_trials(tmp_path):
@@ -123,11 +134,10 @@ def test_bad_arguments(tmp_path):
 
 def test_direction_of_an_existing_study_is_checked(tmp_path):
     path = tmp_path / "d.db"
-    dk.tune(quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=1)
-    with pytest.raises(ValueError, match="already exists with direction minimize"):
-        dk.tune(
-            quadratic, {"a": (0, 1), "b": (0, 1)}, storage=path, n_trials=2, direction="maximize"
-        )
+    space = {"a": (0, 1), "b": (0, 1)}
+    dk.tune(quadratic, space, storage=path, study_name="d", n_trials=1)
+    with pytest.raises(ValueError, match="already exists with direction minimize.*--study NEW"):
+        dk.tune(quadratic, space, storage=path, study_name="d", n_trials=2, direction="maximize")
 
 
 def test_default_storage_is_a_local_sqlite_file(tmp_path, monkeypatch):
@@ -143,26 +153,32 @@ WORKER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    import optuna
-    import dropkit as dk
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage, trials, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    folder, pause = Path(sys.argv[4]), float(sys.argv[5])
-    (folder / f"ready-{os.getpid()}").touch()
-    deadline = time.time() + 60
-    while len(list(folder.glob("ready-*"))) < int(sys.argv[6]) and time.time() < deadline:
-        time.sleep(0.05)
 
     def objective(rates):
-        time.sleep(pause)
+        folder = Path(os.environ["TUNE_FOLDER"])
+        if (folder / "hang").exists():  # stay inside a running trial until killed
+            (folder / "hanging").touch()
+            time.sleep(600)
+        time.sleep(float(os.environ["TUNE_PAUSE"]))
         with open(folder / "calls.log", "a") as log:
             log.write(f"{os.getpid()}\\n")
         return (rates["a"] - 0.3) ** 2
 
-    result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=storage, study_name="shared",
-                     n_trials=trials, seed=seed)
-    print(result.ran, result.finished)
+    if __name__ == "__main__":
+        import optuna
+        import dropkit as dk
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage, trials = sys.argv[1], int(sys.argv[2])
+        seed, workers = int(sys.argv[3]), int(sys.argv[4])
+        folder = Path(os.environ["TUNE_FOLDER"])
+        (folder / f"ready-{os.getpid()}").touch()
+        deadline = time.time() + 60
+        while len(list(folder.glob("ready-*"))) < workers and time.time() < deadline:
+            time.sleep(0.05)
+        result = dk.tune(objective, {"a": (0.0, 1.0)}, storage=storage, study_name="shared",
+                         n_trials=trials, seed=seed)
+        print(result.ran, result.finished)
     """
 )
 
@@ -171,71 +187,69 @@ def start_worker(tmp_path, storage, trials, seed, pause, workers):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     return subprocess.Popen(
-        [
-            sys.executable,
-            str(script),
-            storage,
-            str(trials),
-            str(seed),
-            str(tmp_path),
-            str(pause),
-            str(workers),
-        ],
+        [sys.executable, str(script), storage, str(trials), str(seed), str(workers)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TUNE_FOLDER": str(tmp_path), "TUNE_PAUSE": str(pause)},
     )
 
 
-def test_killed_worker_loses_no_finished_trial(tmp_path):
+def test_killed_worker_loses_no_finished_trial_and_its_trial_is_failed(tmp_path, monkeypatch):
     url = storage_url(tmp_path / "killed.db")
-    worker = start_worker(tmp_path, url, 200, 0, 0.2, 1)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if (tmp_path / "killed.db").exists():
-                try:
-                    if len(completed(url, "shared")) >= 3:
-                        break
-                except Exception:  # the tables or the study are not created yet
-                    pass
-            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
-            time.sleep(0.1)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    worker = start_worker(tmp_path, url, 200, 0, 0.1, 1)
+
+    def hanging_after_three():
+        try:
+            if len(completed(url, "shared")) >= 3:
+                (tmp_path / "hang").touch()
+        except Exception:  # the tables or the study are not created yet
+            pass
+        return (tmp_path / "hanging").exists()
+
+    send_when(worker, hanging_after_three, signal.SIGKILL)
     assert worker.returncode == -signal.SIGKILL
+    (tmp_path / "hang").unlink()
     before = {t.number: t.value for t in completed(url, "shared")}
     assert len(before) >= 3
-    result = dk.tune(
-        lambda r: (r["a"] - 0.3) ** 2,
-        {"a": (0.0, 1.0)},
-        storage=url,
-        study_name="shared",
-        n_trials=len(before) + 2,
+    assert optuna.load_study(study_name="shared", storage=url).trials[-1].state == RUNNING
+    # The same objective, loaded from the worker's script, continues the worker's study here.
+    monkeypatch.setenv("TUNE_FOLDER", str(tmp_path))
+    monkeypatch.setenv("TUNE_PAUSE", "0")
+    monkeypatch.setattr(storage, "GRACE_SECONDS", 1)
+    time.sleep(1.5)
+    objective = load_target(f"{tmp_path / 'worker.py'}:objective")
+    full = dk.tune(
+        objective, {"a": (0.0, 1.0)}, storage=url, study_name="shared", n_trials=len(before)
     )
-    after = {t.number: t.value for t in result.study.get_trials(states=(COMPLETE,))}
+    assert full.ran == 0  # the study held enough trials: only the stale one was failed
+    states = [t.state for t in full.study.get_trials()]
+    assert states.count(RUNNING) == 0 and states[-1] == optuna.trial.TrialState.FAIL
+    resumed = dk.tune(
+        objective, {"a": (0.0, 1.0)}, storage=url, study_name="shared", n_trials=len(before) + 2
+    )
+    assert (resumed.ran, resumed.finished) == (2, len(before) + 2)
+    after = {t.number: t.value for t in completed(url, "shared")}
     assert {n: after[n] for n in before} == before  # every finished trial is still there
-    assert result.ran == 2 and result.finished == len(before) + 2
 
 
-def test_two_workers_share_one_storage(tmp_path):
-    url = storage_url(tmp_path / "shared.db")
-    # Create the study first so the workers do not race to create its tables.
-    optuna.create_study(storage=url, study_name="shared")
-    workers = [start_worker(tmp_path, url, 8, seed, 0.15, 2) for seed in (1, 2)]
+def run_workers_at_once(tmp_path, url, count, trials):
+    """``count`` workers released together on a storage nobody has created yet: every one must
+    start, join the one study and end with exit code 0."""
+    workers = [start_worker(tmp_path, url, trials, seed, 0.15, count) for seed in range(count)]
     outputs = [worker.communicate(timeout=120) for worker in workers]
     for worker, (_out, err) in zip(workers, outputs, strict=False):
         assert worker.returncode == 0, err
-    ran = [int(out.split()[0]) for out, _ in outputs]
+    reports = [[int(word) for word in out.split()] for out, _ in outputs]
     finished = len(completed(url, "shared"))
-    # Workers stop when the study holds 8; a trial already running then still finishes.
-    assert 8 <= finished <= 9
-    assert sum(ran) == finished
-    callers = set((tmp_path / "calls.log").read_text().split())
-    assert len(callers) == 2, "both workers ran trials"
+    # Workers stop when the study holds `trials`; a trial already running then still finishes.
+    assert trials <= finished <= trials + count - 1
+    assert sum(ran for ran, _ in reports) == finished  # one study, no trial counted twice
+    assert all(seen >= trials for _, seen in reports)
+
+
+def test_three_workers_start_at_once_on_a_new_sqlite_file(tmp_path):
+    run_workers_at_once(tmp_path, storage_url(tmp_path / "shared.db"), 3, 6)
 
 
 def find_initdb():
@@ -269,62 +283,90 @@ def server_user():
     return "dropkit-pg"
 
 
-@pytest.fixture
-def postgres_url():
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a loopback port, run by an unprivileged user."""
+
+    def __init__(self, initdb, user):
+        self.pg_ctl = initdb.with_name("pg_ctl")
+        self.user = user
+        entry = pwd.getpwnam(user)
+        self.folder = Path(tempfile.mkdtemp(prefix="dropkit-pg-"))
+        os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+        self.data = self.folder / "data"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        subprocess.run(
+            as_user(
+                [str(initdb), "-D", str(self.data), "-U", "dropkit", "--auth=trust", "-E", "UTF8"],
+                user,
+            ),
+            check=True,
+            capture_output=True,
+            cwd=self.folder,
+        )
+        self.url = f"postgresql://dropkit@127.0.0.1:{self.port}/postgres"
+
+    def start(self):
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = self.folder / "log"
+        start = as_user(
+            [
+                str(self.pg_ctl),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            self.user,
+        )
+        if start[0] == "su":  # su takes one command string: quote the options
+            command = f"{self.pg_ctl} -D {self.data} -o '{options}' -l {log} -w -t 60 start"
+            start = ["su", self.user, "-s", "/bin/sh", "-c", command]
+        subprocess.run(start, check=True, capture_output=True, cwd=self.folder)
+
+    def stop(self, mode="immediate"):
+        stop = as_user([str(self.pg_ctl), "-D", str(self.data), "-m", mode, "stop"], self.user)
+        subprocess.run(stop, capture_output=True, cwd=self.folder)
+
+    def database(self, name):
+        """A fresh database on the server: each test gets an empty storage."""
+        import psycopg2
+
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="dropkit", dbname="postgres"
+        )
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+        connection.close()
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
     initdb = find_initdb()
     if initdb is None:
         pytest.skip("no PostgreSQL initdb found (PATH, /usr/local/bin, /usr/lib/postgresql/*/bin)")
     pytest.importorskip("psycopg2")
-    pg_ctl = initdb.with_name("pg_ctl")
-    user = server_user()
-    entry = pwd.getpwnam(user)
-    folder = Path(tempfile.mkdtemp(prefix="dropkit-pg-"))
-    os.chown(folder, entry.pw_uid, entry.pw_gid)
-    data = folder / "data"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    subprocess.run(
-        as_user(
-            [str(initdb), "-D", str(data), "-U", "dropkit", "--auth=trust", "-E", "UTF8"], user
-        ),
-        check=True,
-        capture_output=True,
-        cwd=folder,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = as_user(
-        [
-            str(pg_ctl),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(folder / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
-        user,
-    )
-    if start[0] == "su":  # su takes one command string: quote the options
-        start = [
-            "su",
-            user,
-            "-s",
-            "/bin/sh",
-            "-c",
-            f"{pg_ctl} -D {data} -o '{options}' -l {folder / 'log'} -w -t 60 start",
-        ]
-    subprocess.run(start, check=True, capture_output=True, cwd=folder)
+    server = PostgresServer(initdb, server_user())
+    server.start()
     try:
-        yield f"postgresql://dropkit@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        stop = as_user([str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"], user)
-        subprocess.run(stop, capture_output=True, cwd=folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    return postgres_server.database(f"test_{abs(hash(request.node.name)) % 10**8}")
 
 
 def test_postgresql_storage_is_shared_and_continued(postgres_url, tmp_path):
@@ -338,21 +380,48 @@ def test_postgresql_storage_is_shared_and_continued(postgres_url, tmp_path):
     )
     assert first.finished == 3
     first_values = [t.value for t in first.study.trials]
-    # A second worker process joins the same study through the server.
-    worker = start_worker(tmp_path, postgres_url, 5, 3, 0.0, 1)
-    _out, err = worker.communicate(timeout=120)
-    assert worker.returncode == 0, err
-    shared = dk.tune(
-        quadratic, {"a": (0, 1)}, storage=postgres_url, study_name="shared", n_trials=5
-    )
-    assert (shared.finished, shared.ran) == (5, 0)  # the worker's five trials are in the server
     again = dk.tune(
         quadratic,
         {"a": (0, 1), "b": (0, 1)},
         storage=postgres_url,
         study_name="pg",
         n_trials=5,
-        seed=1,
+        seed=0,
     )
     assert (again.finished, again.ran) == (5, 2)
-    assert [t.value for t in again.study.trials][:3] == first_values
+    values = [t.value for t in again.study.trials]
+    assert values[:3] == first_values
+    assert len(set(values)) == 5  # the resume with the same seed drew new rates
+
+
+def test_three_workers_start_at_once_on_a_new_postgresql_database(postgres_url, tmp_path):
+    run_workers_at_once(tmp_path, postgres_url, 3, 6)
+
+
+def test_a_score_finished_while_the_server_is_down_is_stored_after_it_returns(
+    postgres_server, postgres_url, monkeypatch
+):
+    import threading
+
+    from dropkit.advisor.tuning import storage
+
+    monkeypatch.setattr(storage, "RETRY_DELAYS", (0.5,) * 30)
+    pauses = []
+    pause = types.SimpleNamespace(
+        sleep=lambda seconds: (pauses.append(seconds), time.sleep(seconds))
+    )
+    monkeypatch.setattr(storage, "time", pause)
+    calls = []
+
+    def objective(rates):
+        calls.append(rates["a"])
+        if len(calls) == 2:  # the server goes away mid-trial and comes back 2 s later
+            postgres_server.stop("fast")
+            threading.Timer(2.0, postgres_server.start).start()
+        return rates["a"]
+
+    result = dk.tune(objective, {"a": (0, 1)}, storage=postgres_url, study_name="down", n_trials=3)
+    stored = sorted(t.value for t in completed(postgres_url, "down"))
+    assert stored == sorted(calls) and len(calls) == 3
+    assert result.finished == 3
+    assert pauses, "the storage was retried while the server was down"

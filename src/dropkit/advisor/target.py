@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,10 @@ class TargetError(ValueError):
 def load_target(target: str) -> Callable[..., Any]:
     """Import ``module:function`` or ``script.py:function`` and return the function.
 
-    A script is run as a fresh module named after its file (its folder goes first on
-    ``sys.path`` so it can import its neighbours); a module is imported as usual (the current
-    folder is searched too). A dotted function name (``module:Class.method``) is followed.
+    A script is run as a module with a name unique to its file (its folder goes first on
+    ``sys.path`` while it runs, so it can import its neighbours); a module is imported as usual
+    (the current folder is searched too). ``sys.path`` is left as it was.
+    A dotted function name (``module:Class.method``) is followed.
 
     Example:
         >>> from dropkit.advisor.target import load_target
@@ -48,17 +51,18 @@ def _load_script(location: str) -> Any:
     path = Path(location).expanduser()
     if not path.is_file():
         raise TargetError(f"script {location} does not exist")
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    module_name = f"dropkit_target_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    resolved = path.resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    module_name = f"dropkit_target_{stem}_{digest}"  # unique to the file, stable across runs
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise TargetError(f"cannot load {location} as a Python script")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with _searched_first(resolved.parent):
+            spec.loader.exec_module(module)
     except Exception as error:
         sys.modules.pop(module_name, None)
         raise TargetError(f"running {location} failed: {type(error).__name__}: {error}") from error
@@ -66,10 +70,9 @@ def _load_script(location: str) -> Any:
 
 
 def _load_module(location: str) -> Any:
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        return importlib.import_module(location)
+        with _searched_first(Path.cwd()):
+            return importlib.import_module(location)
     except ModuleNotFoundError as error:
         if error.name and location.startswith(error.name):
             raise TargetError(f"no module named {location!r}") from error
@@ -78,3 +81,14 @@ def _load_module(location: str) -> Any:
         raise TargetError(
             f"importing {location} failed: {type(error).__name__}: {error}"
         ) from error
+
+
+@contextlib.contextmanager
+def _searched_first(folder: Path) -> Iterator[None]:
+    """Put ``folder`` first on ``sys.path`` while the target is imported, then restore it."""
+    saved = list(sys.path)
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved

@@ -17,7 +17,7 @@ from types import ModuleType
 from dropkit.cli._common import USAGE_ERROR, Parser, UsageError
 
 #: The subcommands, in the order ``--help`` lists them; each is ``dropkit.cli.<name>``.
-SUBCOMMANDS = ("demo", "diagnose", "tune", "check", "bench")
+SUBCOMMANDS = ("demo", "diagnose", "tune", "check", "bench", "evidence")
 
 __all__ = ["USAGE_ERROR", "UsageError", "build_parser", "main"]
 

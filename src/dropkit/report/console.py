@@ -110,20 +110,13 @@ def _summary(record: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
-def _percent(interval: Interval) -> str:
+def _mean_text(interval: Interval, form: str) -> str:
+    """``mean ± half-width`` in ``form`` (a format spec such as ``.1%``), ``-`` when undefined."""
     if not math.isfinite(interval.mean):
         return "-"
     if not math.isfinite(interval.low):
-        return f"{interval.mean:.1%}"
-    return f"{interval.mean:.1%} ± {interval.half_width:.1%}"
-
-
-def _number(interval: Interval) -> str:
-    if not math.isfinite(interval.mean):
-        return "-"
-    if not math.isfinite(interval.low):
-        return f"{interval.mean:.3f}"
-    return f"{interval.mean:.3f} ± {interval.half_width:.3f}"
+        return format(interval.mean, form)
+    return f"{interval.mean:{form}} ± {interval.half_width:{form}}"
 
 
 def _verdict(arm: RateSummary, recommendation: Recommendation) -> str:
@@ -141,9 +134,9 @@ def table_row(arm: RateSummary, recommendation: Recommendation) -> tuple[str, ..
         arm.group or "-",
         str(arm.width) if arm.width else "-",
         str(len(arm.runs)),
-        _percent(arm.accuracy),
-        _number(arm.nll),
-        _percent(arm.gap),
+        _mean_text(arm.accuracy, ".1%"),
+        _mean_text(arm.nll, ".3f"),
+        _mean_text(arm.gap, ".1%"),
         _verdict(arm, recommendation),
     )
 

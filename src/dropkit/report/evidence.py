@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import partial
@@ -88,7 +89,8 @@ def plot_finding(finding: Finding, path: str | Path) -> Path:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    figure.suptitle(f"{finding.name}: {finding.title} ({finding.verdict})", fontsize=10)
+    title = f"{finding.name}: {finding.title} ({finding.verdict})"
+    figure.suptitle(textwrap.fill(title, int(11 * 5.2 * len(panels))), fontsize=10)
     figure.savefig(Path(path), dpi=80, format="png")
     return Path(path)
 
@@ -113,7 +115,7 @@ def markdown_table(findings: Sequence[Finding]) -> str:
             finding.criterion,
             f"**{finding.verdict}**",
         )
-        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -91,7 +91,7 @@ def generalisation_gap(quick: bool = False) -> Finding:
                 [_curve(f"p={p:g}", arms[p], "val_loss") for p in arms],
             ),
             Panel(
-                "accuracy (dashed lines: training)",
+                "test and training accuracy",
                 "epoch",
                 "accuracy",
                 [_curve(f"test p={p:g}", arms[p], "val_acc") for p in arms]

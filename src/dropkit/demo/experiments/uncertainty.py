@@ -4,6 +4,7 @@ E9 (concrete dropout learns a lower rate as the training set grows)."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
@@ -111,20 +112,16 @@ def concrete_rates(quick: bool = False) -> Finding:
         for count in sizes:
             split = _regression(count, seed)
             with seeded(seed):
+                concrete = partial(
+                    dk.ConcreteDropout,
+                    init_p=0.1,
+                    weight_regularizer=length**2 / count,
+                    dropout_regularizer=2.0 / count,
+                )
                 model = nn.Sequential(
-                    dk.ConcreteDropout(
-                        nn.Linear(8, width),
-                        init_p=0.1,
-                        weight_regularizer=length**2 / count,
-                        dropout_regularizer=2.0 / count,
-                    ),
+                    concrete(nn.Linear(8, width)),
                     nn.ReLU(),
-                    dk.ConcreteDropout(
-                        nn.Linear(width, width),
-                        init_p=0.1,
-                        weight_regularizer=length**2 / count,
-                        dropout_regularizer=2.0 / count,
-                    ),
+                    concrete(nn.Linear(width, width)),
                     nn.ReLU(),
                     nn.Linear(width, 1),
                 )

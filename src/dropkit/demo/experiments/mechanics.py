@@ -19,7 +19,10 @@ SEEDS = (0, 1, 2)
 
 
 def geometric_mean(quick: bool = False) -> Finding:
-    """E2: weight scaling equals the normalised geometric mean over all masks, exactly."""
+    """E2: weight scaling equals the normalised geometric mean over all masks, exactly.
+
+    Srivastava et al. 2014, Sec. 7.5 (https://jmlr.org/papers/v15/srivastava14a.html).
+    """
     units, rate = (6, 0.5) if quick else (12, 0.5)
     counts = [1, 4, 16, 64] if quick else [1, 4, 16, 64, 256, 1024, 4096]
     exact_errors, distances, mc_errors = [], [], []
@@ -100,7 +103,10 @@ def _smooth_maps(batch: int, channels: int, size: int, width: float) -> torch.Te
 
 
 def correlated_maps(quick: bool = False) -> Finding:
-    """E4: on correlated maps a 3x3 filter averages element dropout's noise away, not spatial's."""
+    """E4: on correlated maps a 3x3 filter averages element dropout's noise away, not spatial's.
+
+    Tompson et al. 2015 (https://arxiv.org/abs/1411.4280).
+    """
     batch, channels, size, samples, rate = (4, 4, 8, 20, 0.3) if quick else (16, 8, 16, 200, 0.3)
     ratios = []
     for seed in SEEDS:
@@ -152,7 +158,10 @@ def correlated_maps(quick: bool = False) -> Finding:
 
 
 def variance_shift(quick: bool = False) -> Finding:
-    """E5: dropout before BatchNorm makes its running variance disagree with inference."""
+    """E5: dropout before BatchNorm makes its running variance disagree with inference.
+
+    Li et al. 2019 (https://arxiv.org/abs/1801.05134).
+    """
     features, steps, batch, rate, mean, variance = (
         (8, 50, 64, 0.5, 1.0, 1.0) if quick else (64, 400, 128, 0.5, 1.0, 1.0)
     )
@@ -221,7 +230,10 @@ def variance_shift(quick: bool = False) -> Finding:
 
 def expected_depth(quick: bool = False) -> Finding:
     """E7: with the linear rule at p_L = 0.5, (3L - 1)/4 blocks run on average, and
-    ``drop_path_residual`` computes only the rows it keeps."""
+    ``drop_path_residual`` computes only the rows it keeps.
+
+    Huang et al. 2016 (https://arxiv.org/abs/1603.09382).
+    """
     depth, batch, passes = (4, 64, 5) if quick else (12, 256, 50)
     rule = [0.5 * (index + 1) / depth for index in range(depth)]  # Huang et al.: p_l = l/L p_L
     library = dk.depth_rates(0.5, depth)

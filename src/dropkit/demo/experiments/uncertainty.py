@@ -29,7 +29,10 @@ def _gap_data(count: int, seed: int) -> Split:
 
 
 def mc_spread(quick: bool = False) -> Finding:
-    """E8: the MC-dropout predictive spread is larger in a gap of the data than on it."""
+    """E8: the MC-dropout predictive spread is larger away from the data than on it.
+
+    Gal and Ghahramani 2016 (https://arxiv.org/abs/1506.02142).
+    """
     count, width, epochs, samples, rate = (
         (64, 32, 20, 20, 0.2) if quick else (256, 128, 300, 100, 0.2)
     )
@@ -103,7 +106,10 @@ def _regression(count: int, seed: int) -> Split:
 
 
 def concrete_rates(quick: bool = False) -> Finding:
-    """E9: concrete dropout learns a lower dropout rate as the training set grows."""
+    """E9: concrete dropout learns a lower dropout rate as the training set grows.
+
+    Gal, Hron and Kendall 2017 (https://arxiv.org/abs/1705.07832).
+    """
     sizes = (32, 512) if quick else (64, 256, 1024, 4096)
     width, steps, length = (16, 60, 1e-2) if quick else (64, 1500, 1e-2)
     learned: list[list[float]] = []

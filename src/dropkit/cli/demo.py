@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # before any training: a report that cannot be written fails now, not in minutes
         check_report_folder(folder, overwrite=overwrite)
     except FileExistsError as error:
-        raise UsageError(f"{error} (pass --force to replace it)") from None
+        raise UsageError(f"{error}; pass --force to replace it or choose another --out") from None
     seeds = list(range(args.seeds))
     if args.data == "mnist1d":
         split, name = load_mnist1d(), "MNIST-1D, 4000 training, 1000 test"

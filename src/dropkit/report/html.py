@@ -46,9 +46,7 @@ def check_report_folder(directory: str | Path, *, overwrite: bool = False) -> Pa
     folder = ensure_writable_folder(directory)
     clashes = existing_files(folder)
     if clashes and not overwrite:
-        raise FileExistsError(
-            f"{clashes[0]} already exists; choose another folder or allow overwriting"
-        )
+        raise FileExistsError(f"{clashes[0]} already exists")
     return folder
 
 

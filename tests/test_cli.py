@@ -10,14 +10,14 @@ from dropkit.cli import main
 
 SMALL_DEMO = [
     "demo",
+    "--data",
+    "digits",
     "--rates",
     "0,0.5",
     "--epochs",
     "4",
-    "--train-size",
-    "40",
-    "--val-size",
-    "100",
+    "--seeds",
+    "2",
     "--width",
     "16",
 ]
@@ -53,21 +53,24 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     out_dir = tmp_path / "r"
     code, out, err = run(capsys, *SMALL_DEMO, "--out", str(out_dir))
     assert code == 0, err
-    assert "recommended: p = " in out and "regime" in out and "[3/3]" in out
+    assert "best: p=" in out and "verdict" in out and "[6/6]" in out
     for name in ("index.html", "curves.png", "rates.png", "results.json"):
         assert (out_dir / name).stat().st_size > 0
     data = json.loads((out_dir / "results.json").read_text())
-    assert [(r["p"], r["group"]) for r in data["runs"]] == [
-        (0.0, "plain"),
-        (0.5, "plain"),
-        (0.5, "widened"),
+    assert [(r["p"], r["group"], r["seed"]) for r in data["runs"]] == [
+        (0.0, "plain", 0),
+        (0.0, "plain", 1),
+        (0.5, "plain", 0),
+        (0.5, "plain", 1),
+        (0.5, "widened", 0),
+        (0.5, "widened", 1),
     ]
     code, out, err = run(capsys, *SMALL_DEMO, "--out", str(out_dir))
     assert code == 2
     one_error_line(err, "already exists", "--force")
     code, out, err = run(capsys, *SMALL_DEMO, "--out", str(out_dir), "--force", "--json")
     assert code == 0, err
-    assert json.loads(out)["recommended"]["p"] in (0.0, 0.5)
+    assert [arm["p"] for arm in json.loads(out)["arms"]] == [0.0, 0.5, 0.5]
 
 
 def test_default_demo_folder_works_twice(tmp_path, capsys, monkeypatch):
@@ -88,7 +91,8 @@ def test_default_demo_folder_works_twice(tmp_path, capsys, monkeypatch):
     [
         (["demo", "--rates", "0,1.5"], ["rates must lie in [0, 1)"]),
         (["demo", "--epochs", "0"], ["whole number >= 1"]),
-        (["demo", "--train-size", "5"], ["train_size must be at least 10"]),
+        (["demo", "--seeds", "0"], ["whole number >= 1"]),
+        (["demo", "--data", "cifar"], ["invalid choice"]),
         (["diagnose", "missing.csv"], ["missing.csv does not exist"]),
         (["diagnose", "h.csv", "--p", "2"], ["rate must lie in [0, 1]"]),
         (["tune", "math:sqrt"], ["--space"]),

@@ -63,8 +63,8 @@ def test_a_failing_objective_is_exit_1_and_one_line_naming_it(tune):
     code, out, err = tune("boom", "--trials", "2")
     assert (code, out) == (1, "")
     assert err.splitlines() == [
-        "dropkit tune: error: the objective targets.py:boom failed: ValueError: the data loader "
-        "is empty (--debug shows the traceback)"
+        "dropkit tune: error in your code: the objective targets.py:boom failed: ValueError: "
+        "the data loader is empty (run with --debug for the traceback)"
     ]
     code, _, err = tune("nothing", "--trials", "2")
     assert code == 1 and "targets.py:nothing failed: ValueError: it returned None" in err
@@ -76,7 +76,8 @@ def test_continue_on_error_goes_on_until_ten_failures_in_a_row(tune):
     code, _, err = tune("boom", "--trials", "1", "--continue-on-error", "--study", "b")
     # Every trial fails: the worker gives up after ten in a row, naming the function.
     assert code == 1 and err.count("a trial of targets.py:boom failed") == 10
-    assert err.strip().splitlines()[-1].startswith("dropkit tune: error: the objective")
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("dropkit tune: error in your code: the objective")
 
 
 def test_another_space_on_the_same_study_is_bad_input(tune):

@@ -1,34 +1,47 @@
-"""The demo's data split and training sweep, in a reduced size."""
+"""The demo's data, training loop and sweep, in a reduced size."""
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
 import torch
 
 import dropkit as dk
-from dropkit.demo import build_mlp, load_digits_split, run_sweep
+from dropkit.demo import (
+    Split,
+    build_mlp,
+    fit,
+    load_digits_split,
+    load_mnist1d,
+    plan_sweep,
+    run_sweep,
+)
 
-pytest.importorskip("sklearn")
+
+def test_mnist1d_shapes_and_global_state_untouched():
+    pytest.importorskip("mnist1d")
+    random.seed(5)
+    np.random.seed(5)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    data = load_mnist1d(samples=200)
+    assert data.x_train.shape == (160, 40) and data.x_val.shape == (40, 40)
+    assert data.x_train.dtype == torch.float32 and data.classes == 10
+    assert random.getstate() == python_state
+    assert np.random.get_state()[1].tolist() == numpy_state[1].tolist()
+    assert torch.equal(load_mnist1d(samples=200).x_train, data.x_train)
+    with pytest.raises(ValueError, match="samples"):
+        load_mnist1d(samples=0)
 
 
-def test_split_is_balanced_disjoint_and_seeded():
+def test_digits_split_is_balanced_and_seeded():
+    pytest.importorskip("sklearn")
     split = load_digits_split(100, 300, seed=3)
-    assert split.x_train.shape == (100, 64) and split.x_val.shape == (300, 64)
     assert split.y_train.bincount().tolist() == [10] * 10
-    assert float(split.x_train.min()) >= 0.0 and float(split.x_train.max()) <= 1.0
-    train_rows = {tuple(row.tolist()) for row in split.x_train}
-    assert not any(tuple(row.tolist()) in train_rows for row in split.x_val[:100])
-    again = load_digits_split(100, 300, seed=3)
-    assert torch.equal(again.x_train, split.x_train)
-    other = load_digits_split(100, 300, seed=4)
-    assert not torch.equal(other.x_train, split.x_train)
-
-
-def test_split_errors():
+    assert torch.equal(load_digits_split(100, 300, seed=3).x_train, split.x_train)
     with pytest.raises(ValueError, match="train_size must be at least 10"):
         load_digits_split(5, 10)
-    with pytest.raises(ValueError, match="must be at most 1797"):
-        load_digits_split(1000, 1000)
 
 
 def test_mlp_uses_dropkit_dropout():
@@ -37,24 +50,63 @@ def test_mlp_uses_dropkit_dropout():
     assert len(layers) == 2 and all(m.p == 0.4 for m in layers)
 
 
-def test_sweep_trains_plain_and_widened_runs_that_learn():
-    split = load_digits_split(60, 200)
+def test_plan_pairs_every_arm_over_the_seeds():
+    plans = plan_sweep([0.0, 0.2, 0.5], 100, [0, 1, 2])
+    arms = sorted({(r.p, r.width, r.widened) for r in plans})
+    assert arms == [
+        (0.0, 100, False),
+        (0.2, 100, False),
+        (0.2, 125, True),
+        (0.5, 100, False),
+        (0.5, 200, True),
+    ]
+    assert sorted(r.seed for r in plans if r.p == 0.5 and r.widened) == [0, 1, 2]
+    with pytest.raises(ValueError, match="seeds must name at least one seed"):
+        plan_sweep([0.1], 10, [])
+
+
+def test_fit_measures_every_k_epochs_and_the_last():
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    split = Split(x, y, x, y)
+    seen = []
+    records = fit(
+        torch.nn.Linear(3, 2),
+        split,
+        epochs=5,
+        batch_size=8,
+        every=2,
+        on_epoch=lambda epoch, record: seen.append(epoch),
+    )
+    assert [r["epoch"] for r in records] == [2.0, 4.0, 5.0] and seen == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="every"):
+        fit(torch.nn.Linear(3, 2), split, epochs=1, every=0)
+
+
+def test_sweep_is_deterministic_paired_and_leaves_the_global_rng_alone():
+    pytest.importorskip("mnist1d")
+    split = load_mnist1d(samples=300)
+    torch.manual_seed(7)
+    state = torch.random.get_rng_state()
     seen = []
     runs = run_sweep(
-        split, [0.0, 0.5], width=64, epochs=20, on_epoch=lambda r, e, rec: seen.append((r.label, e))
+        split,
+        [0.0, 0.5],
+        width=16,
+        epochs=3,
+        seeds=[0, 1],
+        on_epoch=lambda r, e, rec: seen.append((r.label, e)),
     )
-    assert [(r.p, r.width, r.widened) for r in runs] == [
-        (0.0, 64, False),
-        (0.5, 64, False),
-        (0.5, 128, True),
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert [(r.p, r.width, r.seed) for r in runs] == [
+        (0.0, 16, 0),
+        (0.0, 16, 1),
+        (0.5, 16, 0),
+        (0.5, 16, 1),
+        (0.5, 32, 0),
+        (0.5, 32, 1),
     ]
-    assert len(seen) == 3 * 20
-    for run in runs:
-        assert [r["epoch"] for r in run.records] == [float(e) for e in range(1, 21)]
-        # Chance is 10%: every run learns, and training fits better than it started.
-        assert run.records[-1]["val_acc"] > 0.5
-        assert run.records[-1]["train_loss"] < run.records[0]["train_loss"]
-    # Same seed, same rate and width: identical runs.
-    again = run_sweep(split, [0.5], width=32, epochs=2, with_width_rule=False)
-    first = run_sweep(split, [0.5], width=32, epochs=2, with_width_rule=False)
-    assert again[0].records == first[0].records
+    assert len(seen) == 6 * 3
+    assert runs[0].records != runs[1].records  # seeds differ
+    again = run_sweep(split, [0.0, 0.5], width=16, epochs=3, seeds=[0, 1])
+    assert [r.records for r in again] == [r.records for r in runs]

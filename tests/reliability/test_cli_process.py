@@ -76,7 +76,7 @@ def interrupt_after_first_line(process: subprocess.Popen) -> tuple[int, str]:
     return process.returncode, err
 
 
-DEMO = "demo --rates 0,0.5 --epochs 1000 --train-size 40 --val-size 100 --width 8 --out report"
+DEMO = "demo --rates 0,0.5 --epochs 1000 --seeds 1 --width 8 --out report"
 TUNE = "tune objective.py:score --space a=0:1 --trials 3 --storage sqlite:///t.db"
 
 

@@ -1,4 +1,4 @@
-"""Figures, console output and the HTML report of a sweep, on histories made here."""
+"""Figures, console output and the HTML report of a sweep over seeds, on histories made here."""
 
 from __future__ import annotations
 
@@ -28,69 +28,102 @@ def history(final_val, epochs=6):
             "train_acc": min(1.0, 0.6 + 0.1 * e),
             "val_acc": final_val * e / epochs,
             "train_loss": 1.0 / e,
-            "val_loss": 1.2 / e,
+            "val_loss": 1.2 / e + (1 - final_val),
         }
         for e in range(1, epochs + 1)
     ]
 
 
 @pytest.fixture
-def results():
-    runs = [
-        {"p": 0.0, "group": "plain", "width": 32, "history": history(0.80)},
-        {"p": 0.3, "group": "plain", "width": 32, "history": history(0.86)},
-        {"p": 0.3, "group": "widened", "width": 46, "history": history(0.90)},
-    ]
-    return compare_rates(runs)
+def recommendation():
+    runs = []
+    for seed, shift in enumerate((0.0, 0.02, -0.01)):
+        runs += [
+            {
+                "p": 0.0,
+                "group": "plain",
+                "width": 32,
+                "seed": seed,
+                "history": history(0.80 + shift),
+            },
+            {
+                "p": 0.3,
+                "group": "plain",
+                "width": 32,
+                "seed": seed,
+                "history": history(0.86 + shift),
+            },
+            {
+                "p": 0.3,
+                "group": "widened",
+                "width": 46,
+                "seed": seed,
+                "history": history(0.90 + shift),
+            },
+        ]
+    return recommend(compare_rates(runs))
 
 
-def test_recommend_takes_the_best_validation_score(results):
-    best = recommend(results)
-    assert (best.p, best.group) == (0.3, "widened")
-    assert best.score == pytest.approx(0.90)  # mean of the last fifth: the last epoch here
+def test_recommendation_is_the_best_arm_and_dropout_matters(recommendation):
+    assert (recommendation.best.p, recommendation.best.group) == (0.3, "widened")
+    assert recommendation.best.score.mean == pytest.approx(0.90 + 0.01 / 3)
+    assert [arm.label for arm in recommendation.tied] == ["p=0.3 widened, width 46"]
+    assert recommendation.dropout_matters
+    assert "Without dropout the score is lower by 0.1 " in recommendation.sentence
 
 
-def test_write_report_files_and_refuses_to_overwrite(tmp_path, results):
+def test_write_report_files_and_refuses_to_overwrite(tmp_path, recommendation):
     folder = tmp_path / "report"
-    written = write_report(folder, results, recommend(results), settings={"epochs": 6})
+    written = write_report(folder, recommendation, settings={"epochs": 6})
     assert sorted(p.name for p in written) == sorted(REPORT_FILES)
     for name in ("curves.png", "rates.png"):
         assert (folder / name).read_bytes().startswith(PNG)
     page = (folder / "index.html").read_text()
-    assert "p = 0.3" in page and 'src="curves.png"' in page and 'src="rates.png"' in page
-    assert page.count("<tr") == 4  # header and three runs
+    assert 'src="curves.png"' in page and 'src="rates.png"' in page
+    assert page.count("<tr") == 4  # header and three arms
+    assert "Without dropout the score is lower" in page and "± " in page
     data = json.loads((folder / "results.json").read_text())
-    assert data["recommended"]["group"] == "widened"
-    assert len(data["runs"]) == 3 and len(data["runs"][0]["epochs"]) == 6
+    assert data["recommendation"]["best"] == "p=0.3 widened, width 46"
+    assert len(data["runs"]) == 9 and len(data["runs"][0]["epochs"]) == 6
     assert owns_folder(folder)
+    with pytest.raises(FileExistsError, match="already exists"):
+        write_report(folder, recommendation)
+    write_report(folder, recommendation, overwrite=True)
+
+
+def test_report_replaces_a_planted_link_never_its_target(tmp_path, recommendation):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "index.html").symlink_to(target)
     with pytest.raises(FileExistsError, match="index.html already exists"):
-        write_report(folder, results, recommend(results))
-    write_report(folder, results, recommend(results), overwrite=True)
+        write_report(folder, recommendation)
+    write_report(folder, recommendation, overwrite=True)
+    assert target.read_text() == "keep me"
+    assert not (folder / "index.html").is_symlink()
 
 
 def test_plot_history_writes_an_image(tmp_path):
     path = plot_history(history(0.8), tmp_path / "h.png", title="t")
     assert path.read_bytes().startswith(PNG)
-    svg = plot_history(
-        {"train_loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.9, 0.9]}, tmp_path / "h.svg"
-    )
-    assert "<svg" in svg.read_text()
 
 
-def test_plain_table_marks_the_recommendation(results):
-    text = format_table(results, recommend(results))
+def test_plain_table_marks_the_recommendation(recommendation):
+    text = format_table(recommendation)
     lines = text.splitlines()
-    assert lines[0].split()[:3] == ["p", "group", "width"]
+    assert lines[0].split()[:4] == ["p", "group", "width", "seeds"]
     marked = [line for line in lines if line.startswith("* ")]
-    assert len(marked) == 1 and "widened" in marked[0] and "90.0%" in marked[0]
+    assert len(marked) == 1 and "widened" in marked[0] and "best" in marked[0]
+    assert sum(line.rstrip().endswith("worse") for line in lines) == 2
     out = io.StringIO()
-    print_table(results, recommend(results), stream=out)  # not a terminal: plain
+    print_table(recommendation, stream=out)  # not a terminal: plain
     assert out.getvalue().strip() == text.strip()
 
 
-def test_rich_table_when_asked(results):
+def test_rich_table_when_asked(recommendation):
     out = io.StringIO()
-    print_table(results, recommend(results), stream=out, rich=True)
+    print_table(recommendation, stream=out, rich=True)
     assert "widened" in out.getvalue() and "* 0.3" in out.getvalue()
 
 

@@ -43,7 +43,7 @@ from dropkit.cli._errors import report
 from dropkit.cli._process import CommandProcess
 
 #: The subcommands, in the order ``--help`` lists them; each is ``dropkit.cli.<name>``.
-SUBCOMMANDS = ("demo", "diagnose", "tune", "check", "bench")
+SUBCOMMANDS = ("demo", "diagnose", "tune", "check", "bench", "evidence")
 DEBUG_HELP = "show the traceback of an error"
 
 __all__ = [

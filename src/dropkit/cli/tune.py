@@ -10,6 +10,7 @@ import traceback
 from typing import Any
 
 from dropkit.cli._common import UsageError, positive, space
+from dropkit.cli._errors import DEBUG_HINT
 
 #: A failure of the user's objective or of the storage: one line, exit code 1.
 FAILURE = 1
@@ -114,8 +115,8 @@ def _run(args: argparse.Namespace) -> int:
     except ObjectiveError as error:
         if args.debug:
             traceback.print_exception(error.error)
-        hint = "" if args.debug else " (--debug shows the traceback)"
-        print(f"dropkit tune: error: {_one_line(error)}{hint}", file=sys.stderr)
+        hint = "" if args.debug else DEBUG_HINT
+        print(f"dropkit tune: error in your code: {_one_line(error)}{hint}", file=sys.stderr)
         return FAILURE
     except StorageError as error:
         if args.debug:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
 from typing import Any, TextIO
 
-from dropkit.advisor.compare import RateResult
+from dropkit.advisor.compare import RateSummary, Recommendation
+from dropkit.demo.statistics import Interval
 
-HEADER = ("p", "group", "width", "train acc", "val acc", "train loss", "val loss", "gap", "regime")
+HEADER = ("p", "group", "width", "seeds", "val acc", "val loss", "gap", "verdict")
 
 
 def _rich_available() -> bool:
@@ -110,45 +110,61 @@ def _summary(record: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
-def _row(result: RateResult) -> tuple[str, ...]:
-    data = result.to_dict()
+def _mean_text(interval: Interval, form: str) -> str:
+    """``mean ± half-width`` in ``form`` (a format spec such as ``.1%``), ``-`` when undefined."""
+    if not math.isfinite(interval.mean):
+        return "-"
+    if not math.isfinite(interval.low):
+        return format(interval.mean, form)
+    return f"{interval.mean:{form}} ± {interval.half_width:{form}}"
 
-    def percent(value: Any) -> str:
-        return "-" if value is None else f"{value:.1%}"
 
-    def number(value: Any) -> str:
-        return "-" if value is None else f"{value:.3f}"
+def _verdict(arm: RateSummary, recommendation: Recommendation) -> str:
+    if arm is recommendation.best:
+        return "best"
+    if not recommendation.tested:
+        return "untested"
+    return "tied" if any(arm is other for other in recommendation.tied) else "worse"
 
+
+def table_row(arm: RateSummary, recommendation: Recommendation) -> tuple[str, ...]:
+    """One arm's cells of the table (see :data:`HEADER`)."""
     return (
-        f"{result.p:g}",
-        result.group,
-        str(result.width) if result.width else "-",
-        percent(data["train_acc"]),
-        percent(data["val_acc"]),
-        number(data["train_loss"]),
-        number(data["val_loss"]),
-        percent(data["gap"]),
-        result.diagnosis.regime.replace("_", " "),
+        f"{arm.p:g}",
+        arm.group or "-",
+        str(arm.width) if arm.width else "-",
+        str(len(arm.runs)),
+        _mean_text(arm.accuracy, ".1%"),
+        _mean_text(arm.nll, ".3f"),
+        _mean_text(arm.gap, ".1%"),
+        _verdict(arm, recommendation),
     )
 
 
-def format_table(results: Sequence[RateResult], recommended: RateResult | None = None) -> str:
-    """The results as a plain-text table, the recommended run marked with ``*``.
+def format_table(recommendation: Recommendation) -> str:
+    """The arms of a sweep as a plain-text table: means ± confidence half-widths over seeds.
+
+    The best arm is marked with ``*``; "tied" arms are not distinguishable from it.
 
     Example:
-        >>> from dropkit.advisor.compare import compare_rates
+        >>> from dropkit.advisor.compare import compare_rates, recommend
         >>> from dropkit.report import format_table
-        >>> runs = compare_rates([{"p": 0.2, "group": "plain", "width": 8,
-        ...                        "history": [{"train_acc": 0.9, "val_acc": 0.8}] * 3}])
-        >>> print(format_table(runs, runs[0]))
-          p    group  width  train acc  val acc  train loss  val loss  gap    regime
-        * 0.2  plain  8      90.0%      80.0%    -           -         10.0%  overfitting
+        >>> runs = compare_rates([
+        ...     {"p": p, "group": "plain", "width": 8, "seed": s,
+        ...      "history": [{"train_acc": 0.9, "val_acc": v, "val_loss": 1 - v}]}
+        ...     for p, values in ((0.0, [0.6, 0.62, 0.61]), (0.2, [0.7, 0.73, 0.71]))
+        ...     for s, v in enumerate(values)])
+        >>> print(format_table(recommend(runs)))
+          p    group  width  seeds  val acc       val loss       gap           verdict
+          0    plain  8      3      61.0% ± 2.5%  0.390 ± 0.025  29.0% ± 2.5%  worse
+        * 0.2  plain  8      3      71.3% ± 3.8%  0.287 ± 0.038  18.7% ± 3.8%  best
     """
-    rows = [_row(result) for result in results]
+    arms = recommendation.arms
+    rows = [table_row(arm, recommendation) for arm in arms]
     widths = [max(len(text) for text in column) for column in zip(HEADER, *rows, strict=False)]
     lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=False)).rstrip()]
-    for result, row in zip(results, rows, strict=False):
-        mark = "* " if result is recommended else "  "
+    for arm, row in zip(arms, rows, strict=False):
+        mark = "* " if arm is recommendation.best else "  "
         lines.append(
             mark + "  ".join(t.ljust(w) for t, w in zip(row, widths, strict=False)).rstrip()
         )
@@ -156,28 +172,27 @@ def format_table(results: Sequence[RateResult], recommended: RateResult | None =
 
 
 def print_table(
-    results: Sequence[RateResult],
-    recommended: RateResult | None = None,
+    recommendation: Recommendation,
     *,
     stream: TextIO | None = None,
     rich: bool | None = None,
 ) -> None:
-    """Print the results table: with rich when available and writing to a terminal, else plain."""
+    """Print the table of arms: with rich when available and writing to a terminal, else plain."""
     out = stream if stream is not None else sys.stdout
     use_rich = (_rich_available() and _is_terminal(out)) if rich is None else rich
     if not use_rich:
-        print(format_table(results, recommended), file=out)
+        print(format_table(recommendation), file=out)
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="dropout rate sweep (* recommended)")
+    table = Table(title="dropout rate sweep: mean ± confidence half-width over seeds (* best)")
     for name in HEADER:
-        table.add_column(name, justify="left" if name in ("group", "regime") else "right")
-    for result in results:
-        style = "bold green" if result is recommended else None
-        row = list(_row(result))
-        if result is recommended:
+        table.add_column(name, justify="left" if name in ("group", "verdict") else "right")
+    for arm in recommendation.arms:
+        style = "bold green" if arm is recommendation.best else None
+        row = list(table_row(arm, recommendation))
+        if arm is recommendation.best:
             row[0] = f"* {row[0]}"
         table.add_row(*row, style=style)
     Console(file=out, width=None if _is_terminal(out) else 120).print(table)

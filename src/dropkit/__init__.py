@@ -30,6 +30,7 @@ from dropkit.model import (
     mc_predict,
     negative_log_likelihood,
     schedules,
+    set_drop_path,
     set_dropout,
 )
 from dropkit.model.prune import prune
@@ -103,6 +104,7 @@ __all__ = [
     "nn",
     "prune",
     "schedules",
+    "set_drop_path",
     "set_dropout",
     "tune",
     "widen",

@@ -233,9 +233,15 @@ def batch_rows(x: Any) -> int:
     tensors = input_tensors(x)
     if not tensors:
         raise TypeError("x must be a tensor, a tuple of tensors or a mapping of tensors")
-    rows = {tensor.shape[0] if tensor.dim() else 0 for tensor in tensors}
-    if len(rows) != 1 or 0 in rows:
-        raise ValueError(f"every input tensor must have the same rows along dim 0, got {rows}")
+    if any(tensor.dim() == 0 for tensor in tensors):
+        raise ValueError("x must hold tensors with a batch dimension (dim 0); got a 0-dim tensor")
+    rows = {tensor.shape[0] for tensor in tensors}
+    if len(rows) != 1:
+        raise ValueError(
+            f"every tensor of x must have the same rows along dim 0, got {sorted(rows)}"
+        )
+    if 0 in rows:
+        raise ValueError("x is an empty batch (0 rows along dim 0): nothing to predict")
     return rows.pop()
 
 

@@ -209,3 +209,15 @@ def test_policy_warns_before_attention_dropout_on_flex_attention():
     model = zoo.tiny_llama(attn_implementation="flex_attention")
     with pytest.warns(UserWarning, match="flex_attention"):
         dk.apply_policy(model, dk.Policy.from_scratch(), dry_run=True)
+
+
+def test_existing_dropout_before_batchnorm_is_noted_by_the_shared_detector():
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.Dropout2d(0.1), nn.ReLU(), nn.BatchNorm2d(4), nn.Flatten()
+    )
+    report = dk.apply_policy(model, dk.Policy(conv=0.2, insert=False))
+    assert report.notes[-1] == (
+        "1 feeds the BatchNorm 3 directly; move it after the BatchNorm (Li et al. 2019): "
+        "left as it is"
+    )  # through the ReLU, as dk.check sees it
+    assert [f.name for f in dk.check(model, IMAGES)] == ["1"]

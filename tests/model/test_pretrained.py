@@ -92,6 +92,14 @@ def test_llama_flex_attention_warns_before_attention_dropout():
         UserWarning, match=r"attn_implementation='flex_attention'.*attention_dropout"
     ):
         dk.set_dropout(model, 0.1, kinds=["attention"])
+    schedule = dk.schedules.linear(0.0, 0.1, steps=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scheduler = dk.DropoutScheduler(
+            zoo.tiny_llama(attn_implementation="flex_attention"), schedule, kinds=["attention"]
+        )
+    with pytest.warns(UserWarning, match="flex_attention"):
+        scheduler.step()  # the first step with attention dropout above 0
     sdpa = zoo.tiny_llama(attn_implementation="sdpa")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

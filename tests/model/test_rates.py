@@ -111,3 +111,14 @@ def test_mc_predict_names_an_empty_batch():
     model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5))
     with pytest.raises(ValueError, match=r"x is an empty batch \(0 rows along dim 0\)"):
         dk.mc_predict(model, torch.empty(0, 4), samples=2)
+
+
+def test_mc_dropout_selects_sites_as_set_dropout_does():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), dk.DropPath(0.2))
+    with (
+        pytest.raises(ValueError, match="names entry 'head' matches no dropout site"),
+        dk.mc_dropout(model, names=["head"]),
+    ):
+        pass
+    with dk.mc_dropout(model.eval(), kinds=["path"]):
+        assert (model[1].training, model[2].training) == (False, True)

@@ -14,7 +14,7 @@ from torch import Tensor, fx, nn
 from torch.overrides import TorchFunctionMode
 
 import dropkit.functional
-from dropkit.model._layers import ACTIVATIONS, POOLS
+from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model._watch import watch_ops
 from dropkit.model.mc import call
 from dropkit.model.sites import DropoutSite, dropout_sites
@@ -461,12 +461,7 @@ def check_placement(
     model: nn.Module, sites: list[DropoutSite], inputs: Inputs
 ) -> tuple[list[Finding], str]:
     """Dropout feeding a BatchNorm: from a torch.fx trace, or else from a watched forward pass."""
-    site_modules = {id(site.owner) for site in sites if site.location == "module"}
-    pairs = fx_pairs(model, site_modules)
-    traced = "fx"
-    if pairs is None:
-        pairs = hook_pairs(model, site_modules, inputs)
-        traced = "hooks"
+    pairs, traced = norm_pairs(model, sites, inputs)
     findings = [
         Finding(
             "dropout_before_batchnorm",
@@ -478,6 +473,39 @@ def check_placement(
         for dropout, batchnorm in dict.fromkeys(pairs)
     ]
     return findings, traced
+
+
+def norm_pairs(
+    model: nn.Module, sites: list[DropoutSite], inputs: Inputs | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """The one detector of dropout feeding a BatchNorm, for every tool: (dropout, batchnorm)
+    name pairs and how they were found: ``"fx"`` (a torch.fx trace), else ``"hooks"`` (a forward
+    pass on ``inputs``), else ``"structure"`` (neighbours in a Sequential, without inputs)."""
+    site_modules = {id(site.owner) for site in sites if site.location == "module"}
+    pairs = fx_pairs(model, site_modules)
+    if pairs is not None:
+        return pairs, "fx"
+    if inputs is not None:
+        return hook_pairs(model, site_modules, inputs), "hooks"
+    return sequential_pairs(model, site_modules), "structure"
+
+
+def sequential_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]]:
+    """(dropout, batchnorm) name pairs of neighbours in a Sequential."""
+    names = {id(module): name for name, module in model.named_modules()}
+    pairs = []
+    for parent in model.modules():
+        if isinstance(parent, nn.Sequential):
+            children = list(parent.children())
+            for index, child in enumerate(children):
+                if id(child) in site_modules and next_is_norm(children, index):
+                    pairs.append((names[id(child)], names[id(children[index + 1])]))
+    return pairs
+
+
+def next_is_norm(children: list[nn.Module], index: int) -> bool:
+    """Whether the module after ``children[index]`` is a BatchNorm."""
+    return index + 1 < len(children) and isinstance(children[index + 1], NORMS)
 
 
 def fx_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]] | None:
@@ -495,10 +523,9 @@ def fx_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]] 
     modules = dict(model.named_modules())
     pairs = []
     for node in graph.nodes:
-        is_bn = (
-            node.op == "call_module"
-            and isinstance(modules.get(str(node.target)), nn.modules.batchnorm._BatchNorm)
-        ) or (node.op == "call_function" and node.target is F.batch_norm)
+        is_bn = (node.op == "call_module" and isinstance(modules.get(str(node.target)), NORMS)) or (
+            node.op == "call_function" and node.target is F.batch_norm
+        )
         if not is_bn or not node.args or not isinstance(node.args[0], fx.Node):
             continue
         source = node.args[0]
@@ -536,7 +563,7 @@ def hook_pairs(model: nn.Module, site_modules: set[int], inputs: Inputs) -> list
 
     def before(module: nn.Module, args: Any) -> None:
         recorder.stack.append(names.get(id(module), ""))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and args:
+        if isinstance(module, NORMS) and args:
             entry = recorder.derived.get(id(args[0]))
             if entry is not None and entry[0] is args[0]:
                 pairs.append((entry[1], names.get(id(module), "")))

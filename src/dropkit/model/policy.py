@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from dropkit._validation import check_probability
 from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
+from dropkit.model.check import next_is_norm, norm_pairs
+from dropkit.model.schedules import linear
 from dropkit.model.setting import Change, write_rate
 from dropkit.model.sites import DropoutSite, dropout_sites, is_config
 from dropkit.nn.dropout import Dropout
@@ -385,7 +387,11 @@ def plan_network(model: nn.Module, policy: Policy, sites: list[DropoutSite], pla
                 f"{site_of[id(existing)].name} drops single elements of conv features; "
                 "spatial dropout (dk.SpatialDropout2d) regularises them better"
             )
-    sites_before_norm(model, site_of, plan)
+    for dropout, batchnorm in dict.fromkeys(norm_pairs(model, sites)[0]):
+        plan.report.notes.append(
+            f"{dropout} feeds the BatchNorm {batchnorm} directly; move it after the BatchNorm "
+            "(Li et al. 2019): left as it is"
+        )
 
 
 def qualified(position: Position) -> str:
@@ -403,7 +409,8 @@ def spread(rate: Rate, count: int) -> list[float | None]:
         first, last = rate
         if count == 1:
             return [float(first)]
-        return [round(first + (last - first) * i / (count - 1), 4) for i in range(count)]
+        ramp = linear(first, last, steps=count - 1)  # the one linear interpolation
+        return [ramp(index) for index in range(count)]
     return [float(rate)] * count
 
 
@@ -573,7 +580,7 @@ def attach_after(
     children = list(parent.children())
     index = next(i for i, child in enumerate(children) if child is module)
     name = full_name(prefix, child_name(parent, module))
-    if index + 1 < len(children) and isinstance(children[index + 1], NORMS):
+    if next_is_norm(children, index):
         plan.report.notes.append(
             f"no dropout {where}: it would feed the BatchNorm after {name} directly"
         )
@@ -613,18 +620,3 @@ def config_setter(config: Any, name: str, rate: float) -> Callable[[], None]:
         setattr(config, name, rate)
 
     return action
-
-
-def sites_before_norm(model: nn.Module, site_of: dict[int, Any], plan: Plan) -> None:
-    """Note existing dropout modules followed directly by a BatchNorm in a Sequential."""
-    for parent in model.modules():
-        if not isinstance(parent, nn.Sequential):
-            continue
-        children = list(parent.children())
-        for index, child in enumerate(children[:-1]):
-            following = children[index + 1]
-            if id(child) in site_of and isinstance(following, NORMS):
-                plan.report.notes.append(
-                    f"{site_of[id(child)].name} feeds a BatchNorm directly; move it after the "
-                    "BatchNorm (Li et al. 2019): left as it is"
-                )

@@ -26,6 +26,7 @@ from torch import nn
 
 from dropkit._validation import check_non_negative, check_positive_int, check_probability
 from dropkit.model._base_rates import base_rate
+from dropkit.model._pretrained import warn_refused_attention
 from dropkit.model.setting import Change, check_not_flattened, select_sites, write_rates
 
 __all__ = ["DropoutScheduler", "constant", "early", "late", "linear"]
@@ -220,6 +221,7 @@ class DropoutScheduler:
         self.last_step = 0
         self.rate = 0.0
         self.last_changes: list[Change] = []
+        self._warned = False
         rate = self._rate_at(0)
         if not relative and not flatten:
             check_not_flattened(self.sites, rate)
@@ -245,6 +247,10 @@ class DropoutScheduler:
             rates = [round(base * rate, 12) for base in self.base_rates]
         else:
             rates = [rate] * len(self.sites)
+        if not self._warned and any(rate > 0 for rate in rates):
+            self._warned = True  # once: a warning per step would drown the training log
+            named = [(s.name, s.kind, r) for s, r in zip(self.sites, rates, strict=True)]
+            warn_refused_attention(self.model, named, stacklevel=4)
         self.last_changes = write_rates(self.sites, rates, keep_base=self.relative)
         self.last_step = step
         self.rate = rate

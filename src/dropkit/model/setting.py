@@ -223,34 +223,49 @@ def select_sites(
     names: Iterable[str] | None = None,
 ) -> list[DropoutSite]:
     """The settable sites of ``model`` that match ``kinds`` and ``names`` (see set_dropout)."""
-    sites = dropout_sites(model)
+    sites = filter_sites(dropout_sites(model), kinds, names, setting=True)
+    if names is not None:
+        patterns = list(names)
+        sites = [site for site in sites if site.location != "config" or explicit(site, patterns)]
+    return [site for site in sites if site.settable]
+
+
+def filter_sites(
+    sites: Sequence[DropoutSite],
+    kinds: Iterable[str] | str | None,
+    names: Iterable[str] | None,
+    *,
+    setting: bool,
+) -> list[DropoutSite]:
+    """The one selection of sites by ``kinds`` and ``names``, in site order, for every tool.
+
+    A name that matches no site raises. For ``setting`` (a setter's selection), a name that
+    exactly names a site whose rate cannot be set raises too, and without ``kinds`` the opt-in
+    kinds (LayerDrop, drop path, masking) are left out unless a name gives a site exactly."""
     kind_list = check_kinds(kinds, sites)
     name_list = check_names(names)
     if kind_list is not None:
         sites = [site for site in sites if site.kind in kind_list]
-    if name_list is not None:
-        matched: list[DropoutSite] = []
-        for pattern in name_list:
-            hits = [site for site in sites if name_matches(site.name, pattern)]
-            if kinds is None:  # opt-in kinds only by their exact name
-                hits = [s for s in hits if s.kind not in OPT_IN_KINDS or s.name == pattern]
-            if not hits:
-                raise ValueError(
-                    f"names entry {pattern!r} matches no dropout site"
-                    + (f" of kinds {sorted(kind_list)}" if kind_list is not None else "")
-                    + f"; sites are: {', '.join(site.name for site in sites) or 'none'}"
-                )
-            for site in hits:
-                if not site.settable and site.name == pattern:
-                    raise ValueError(f"dropout site {site.name!r} cannot be set: {site.note}")
-            known = {id(site) for site in matched}
-            matched.extend(site for site in hits if id(site) not in known)
-        order = {id(site): index for index, site in enumerate(sites)}
-        sites = sorted(matched, key=lambda site: order[id(site)])
-        sites = [site for site in sites if site.location != "config" or explicit(site, name_list)]
-    elif kinds is None:
-        sites = [site for site in sites if site.kind not in OPT_IN_KINDS]
-    return [site for site in sites if site.settable]
+    left_out = OPT_IN_KINDS if setting and kinds is None else ()
+    if name_list is None:
+        return [site for site in sites if site.kind not in left_out]
+    matched: list[DropoutSite] = []
+    for pattern in name_list:
+        hits = [site for site in sites if name_matches(site.name, pattern)]
+        hits = [site for site in hits if site.kind not in left_out or site.name == pattern]
+        if not hits:
+            raise ValueError(
+                f"names entry {pattern!r} matches no dropout site"
+                + (f" of kinds {sorted(kind_list)}" if kind_list is not None else "")
+                + f"; sites are: {', '.join(site.name for site in sites) or 'none'}"
+            )
+        for site in hits:
+            if setting and not site.settable and site.name == pattern:
+                raise ValueError(f"dropout site {site.name!r} cannot be set: {site.note}")
+        known = {id(site) for site in matched}
+        matched.extend(site for site in hits if id(site) not in known)
+    order = {id(site): index for index, site in enumerate(sites)}
+    return sorted(matched, key=lambda site: order[id(site)])
 
 
 def scaled_rates(sites: Sequence[DropoutSite], factor: float) -> list[float]:

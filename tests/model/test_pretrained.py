@@ -112,3 +112,13 @@ def test_vit_and_gpt2_rates_survive_reload_silently():
             warnings.simplefilter("error")
             dk.set_dropout(model, 0.2)
         assert all(site.p == 0.2 for site in dk.dropout_sites(model) if site.kind != "layer")
+
+
+def test_policy_leaves_spec_augment_and_layerdrop_alone_and_keeps_the_ctc_head_saved():
+    model = zoo.tiny_wav2vec2()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the head's rate lands in config.final_dropout
+        report = dk.apply_policy(model, dk.Policy.from_scratch())
+    assert model.config.mask_time_prob == 0.05 and model.config.layerdrop == 0.1
+    assert model.config.final_dropout == 0.5 and model.dropout.p == 0.5
+    assert not [c for c in report if c.kind in ("mask", "layer")]

@@ -14,7 +14,7 @@ from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
 from dropkit.model.check import next_is_norm, norm_pairs
 from dropkit.model.schedules import linear
 from dropkit.model.setting import Change, write_rate
-from dropkit.model.sites import DropoutSite, dropout_sites, is_config
+from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, is_config
 from dropkit.nn.dropout import Dropout
 from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
 
@@ -33,6 +33,7 @@ CONFIG_ROLES = {
         "classifier_dropout_prob",
         "seq_classif_dropout",
         "summary_first_dropout",
+        "final_dropout",
     ),
 }
 
@@ -316,7 +317,7 @@ def site_role(
     if site.kind == "attention":
         return "attention"
     if site.location == "config":
-        if site.kind == "layer":
+        if site.kind in OPT_IN_KINDS:  # LayerDrop, drop path, SpecAugment: not a policy's role
             return None
         for role, names in CONFIG_ROLES.items():
             if site.attribute in names:

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -202,6 +204,9 @@ def test_fine_tuning_preset_keeps_pretrained_rates():
     assert [(c.name, c.new) for c in report] == [("fc.dropout_before", 0.1)]
     scratch = dk.apply_policy(zoo.tiny_bert(), dk.Policy.recommended())
     assert ("dropout", 0.5) in [(c.name, c.new) for c in scratch]  # the from-scratch preset
+    unset = next(c for c in scratch if c.name == "config.classifier_dropout")
+    assert str(unset) == "set config.classifier_dropout (element, config) from None to 0.5: head"
+    assert json.loads(json.dumps(scratch.to_dict()))["changes"][-1]["old"] is None
 
 
 def test_policy_warns_before_attention_dropout_on_flex_attention():

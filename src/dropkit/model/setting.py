@@ -70,9 +70,8 @@ class Change:
 
     def __str__(self) -> str:
         text = f"{self.action} {self.name} ({self.kind}, {self.location})"
-        text += (
-            f" at {self.new:g}" if self.action == "added" else f" from {self.old:g} to {self.new:g}"
-        )
+        old = "None" if self.old is None else f"{self.old:g}"
+        text += f" at {self.new:g}" if self.action == "added" else f" from {old} to {self.new:g}"
         return f"{text}: {self.detail}" if self.detail else text
 
 

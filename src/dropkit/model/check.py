@@ -149,14 +149,19 @@ def check(model: nn.Module, example_inputs: Inputs) -> CheckReport:
     Looks for:
 
     - dropout still active after ``model.eval()``: two eval passes on the same input
-      (``torch.no_grad``) must agree; the culprit is named: a module left or forced in train mode,
-      a functional dropout (or SDPA ``dropout_p``) called with ``training=True``, or another
-      random draw in the forward pass;
-    - dropout placed directly before a BatchNorm (with only activations, pooling or reshapes
-      between), whose variance shift makes BatchNorm's running statistics wrong at test time (Li et
-      al., "Understanding the Disharmony between Dropout and Batch Normalization by Variance
-      Shift", CVPR 2019, https://arxiv.org/abs/1801.05134); found from a torch.fx trace when the
-      model traces, else from the modules' order and the tensors they pass while running;
+      (``torch.no_grad``) must agree; the culprit is named by the path of the module that made
+      the call (``""`` for the model's own forward; modules are tracked with forward pre- and
+      post-hooks): a module left or forced in train mode, a functional dropout (or SDPA
+      ``dropout_p``) called with ``training=True``, a dropkit op left on (any public function of
+      :mod:`dropkit.functional`, any operator in the ``torch.ops.dropkit`` namespace), another
+      random draw in the forward pass, or else the first module whose two calls got the same
+      input but gave different outputs;
+    - dropout (a module, ``F.dropout`` or a :mod:`dropkit.functional` op) placed directly
+      before a BatchNorm (with only activations, pooling or reshapes between), whose variance
+      shift makes BatchNorm's running statistics wrong at test time (Li et al., "Understanding
+      the Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019,
+      https://arxiv.org/abs/1801.05134); found from a torch.fx trace when the model traces,
+      else from the modules' order and the tensors they pass while running;
     - rates outside sensible ranges for their kind (attention above 0.3, element above 0.7,
       ``p == 1`` anywhere ...).
 

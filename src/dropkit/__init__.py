@@ -30,6 +30,7 @@ from dropkit.model import (
     mc_predict,
     negative_log_likelihood,
     schedules,
+    set_drop_path,
     set_dropout,
 )
 from dropkit.model.prune import prune
@@ -104,6 +105,7 @@ __all__ = [
     "prune",
     "rng",
     "schedules",
+    "set_drop_path",
     "set_dropout",
     "tune",
     "widen",

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -64,9 +66,83 @@ def test_module_forced_into_train_mode_is_named():
     assert [(f.kind, f.name) for f in report] == [("active_in_eval", "0.drop")]
 
 
-def test_random_draw_outside_torch_dropout_is_found():
+def test_dropkit_functional_left_on_in_eval_is_named_as_dropkit_op():
     report = dk.check(nn.Sequential(DropkitFunctionalAlwaysOn()), torch.randn(3, 8))
-    assert [(f.kind, f.name) for f in report] == [("random_in_eval", "0")]
+    assert [(f.kind, f.name) for f in report] == [("active_in_eval", "0")]
+    assert report[0].message.startswith("dropkit.functional.dropout runs with training=True in 0")
+    root = dk.check(DropkitFunctionalAlwaysOn(), torch.randn(3, 8))
+    assert [(f.kind, f.name) for f in root] == [("active_in_eval", "")]  # the model itself
+
+
+def test_every_dropkit_functional_left_on_is_recognised():
+    calls = {
+        "drop_path": lambda x: dk.functional.drop_path(x, 0.5),
+        "spatial_dropout": lambda x: dk.functional.spatial_dropout(x, 0.5),
+        "drop_block": lambda x: dk.functional.drop_block(x, 0.5, block_size=3),
+        "gaussian_dropout": lambda x: dk.functional.gaussian_dropout(x, 0.5),
+        "alpha_dropout": lambda x: dk.functional.alpha_dropout(x, 0.5),
+        "locked_dropout": lambda x: dk.functional.locked_dropout(x.flatten(2), 0.5),
+    }
+    for name, function in calls.items():
+        model = nn.Sequential(nn.Identity(), nn.Sequential(Calls(function)))
+        report = dk.check(model, X)
+        assert [(f.kind, f.name) for f in report] == [("active_in_eval", "1.0")], name
+        assert f"dropkit.functional.{name} " in report[0].message
+
+
+class Calls(nn.Module):
+    """A module whose forward is one function call."""
+
+    def __init__(self, function: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.function(x)
+
+
+class RegisteredOpAlwaysOn(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.ops.dropkit.check_probe_noise(x, 0.3, True)
+
+
+def test_operators_in_the_dropkit_namespace_are_recognised():
+    @torch.library.custom_op("dropkit::check_probe_noise", mutates_args=())
+    def probe(x: Tensor, p: float, training: bool) -> Tensor:
+        return x * (torch.rand_like(x) > p) if training else x.clone()
+
+    model = nn.Sequential(nn.Linear(8, 8), RegisteredOpAlwaysOn())
+    report = dk.check(model, torch.randn(3, 8))
+    assert [(f.kind, f.name) for f in report] == [("active_in_eval", "1")]
+    assert report[0].message.startswith("torch.ops.dropkit.check_probe_noise")
+
+
+class NumpyNoise(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        import numpy as np
+
+        return x + torch.from_numpy(np.random.default_rng().normal(size=x.shape)).float()
+
+
+def test_randomness_of_unknown_origin_is_traced_to_its_module():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Sequential(nn.ReLU(), NumpyNoise()), nn.Linear(8, 2))
+    report = dk.check(model, torch.randn(3, 8))
+    assert [(f.kind, f.name) for f in report] == [("active_in_eval", "1.1")]
+    assert "The first module to differ is 1.1." in report[0].message
+
+
+class DropkitBeforeNorm(nn.Module):
+    def __init__(self, branchy: bool) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 6)
+        self.bn = nn.BatchNorm1d(6)
+        self.branchy = branchy
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.linear(x)
+        if self.branchy and y.sum() < -1e9:  # data-dependent: no fx trace
+            y = y * 2
+        return self.bn(torch.relu(dk.functional.dropout(y, 0.2, self.training)))
 
 
 def test_dropout_before_batchnorm_from_an_fx_trace():
@@ -88,6 +164,13 @@ def test_dropout_before_batchnorm_from_hooks_when_fx_cannot_trace():
 def test_functional_dropout_before_batchnorm():
     report = dk.check(FunctionalBeforeNorm(), torch.randn(4, 6))
     assert report.kinds() == ["dropout_before_batchnorm"]
+
+
+def test_dropkit_functional_before_batchnorm_traced_and_watched():
+    for branchy, traced in ((False, "fx"), (True, "hooks")):
+        report = dk.check(DropkitBeforeNorm(branchy), torch.randn(4, 6))
+        assert report.traced == traced
+        assert report.kinds() == ["dropout_before_batchnorm"], traced
 
 
 def test_rates_outside_their_kind_range():

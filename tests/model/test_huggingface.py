@@ -106,7 +106,8 @@ def test_mc_predict_reads_logits_from_model_outputs():
 def test_check_finds_nothing_in_a_clean_model_and_flags_p_one():
     model = zoo.tiny_bert()
     assert len(dk.check(model, {"input_ids": TOKENS})) == 0
-    dk.set_dropout(model, 1.0, names=["dropout"])
+    with pytest.warns(UserWarning, match="will not keep them: dropout = 1"):
+        dk.set_dropout(model, 1.0, names=["dropout"])
     report = dk.check(model, {"input_ids": TOKENS})
     assert [(f.kind, f.name, f.severity) for f in report] == [
         ("rate_out_of_range", "dropout", "error")

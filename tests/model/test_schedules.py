@@ -43,7 +43,11 @@ def test_scheduler_writes_rates_through_set_dropout_path():
     scheduler.step()
     scheduler.step()
     assert layer.self_attn.dropout == pytest.approx(0.2)
-    assert scheduler.state_dict() == {"step": 3, "rate": pytest.approx(0.2)}
+    assert scheduler.state_dict() == {
+        "step": 3,
+        "rate": pytest.approx(0.2),
+        "base_rates": [0.1, 0.1],
+    }
 
 
 def test_scheduler_resumes_from_state_dict():

@@ -51,8 +51,10 @@ def test_names_match_exactly_by_prefix_and_by_glob():
 def test_dropkit_modules_are_set_through_their_validated_rate():
     model = nn.Sequential(dk.Dropout(0.5), dk.DropPath(0.1), dk.GaussianNoise(0.2))
     changes = dk.set_dropout(model, 0.3)
-    assert [c.name for c in changes] == ["0", "1"]
-    assert (model[0].p, model[1].p, model[2].std) == (0.3, 0.3, 0.2)
+    assert [c.name for c in changes] == ["0"]  # drop path only when its kind is named
+    assert (model[0].p, model[1].p, model[2].std) == (0.3, 0.1, 0.2)
+    assert [c.name for c in dk.set_dropout(model, 0.3, kinds=["element", "path"])] == ["0", "1"]
+    assert model[1].p == 0.3
 
 
 def test_learned_rates_are_left_alone():

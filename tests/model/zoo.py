@@ -155,3 +155,143 @@ def tiny_llama(**overrides: float) -> nn.Module:
     settings.update(overrides)
     torch.manual_seed(0)
     return LlamaForCausalLM(LlamaConfig(**settings))
+
+
+def tiny_hf(config_name: str, model_name: str, **settings: object) -> nn.Module:
+    """A Hugging Face model of the given classes from a tiny config (nothing is downloaded)."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = getattr(transformers, config_name)(**settings)
+    return getattr(transformers, model_name)(config)
+
+
+def tiny_bart(**overrides: object) -> nn.Module:
+    settings: dict[str, object] = dict(
+        vocab_size=100,
+        d_model=16,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=32,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
+    settings.update(overrides)
+    return tiny_hf("BartConfig", "BartForSequenceClassification", **settings)
+
+
+def tiny_t5(**overrides: object) -> nn.Module:
+    settings: dict[str, object] = dict(
+        vocab_size=100, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2
+    )
+    settings.update(overrides)
+    return tiny_hf("T5Config", "T5ForConditionalGeneration", **settings)
+
+
+def tiny_wav2vec2(**overrides: object) -> nn.Module:
+    settings: dict[str, object] = dict(
+        vocab_size=10,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 2),
+        conv_kernel=(10, 3),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        mask_time_length=2,
+    )
+    settings.update(overrides)
+    return tiny_hf("Wav2Vec2Config", "Wav2Vec2ForCTC", **settings)
+
+
+def tiny_whisper(**overrides: object) -> nn.Module:
+    settings: dict[str, object] = dict(
+        vocab_size=100,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_mel_bins=8,
+        max_source_positions=16,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=0,
+        eos_token_id=0,
+        decoder_start_token_id=0,
+    )
+    settings.update(overrides)
+    return tiny_hf("WhisperConfig", "WhisperForConditionalGeneration", **settings)
+
+
+def tiny_vit(**overrides: object) -> nn.Module:
+    settings: dict[str, object] = dict(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=16,
+        patch_size=8,
+        num_labels=3,
+    )
+    settings.update(overrides)
+    return tiny_hf("ViTConfig", "ViTForImageClassification", **settings)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth as timm's ``timm.layers.DropPath`` holds it: a ``drop_prob`` float."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dk.functional.drop_path(x, self.drop_prob, self.training)
+
+
+class VitBlock(nn.Module):
+    """A pre-norm block laid out as timm's ``vision_transformer.Block``."""
+
+    def __init__(self, dim: int, drop_path: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, 2, dropout=0.0, batch_first=True)
+        self.drop_path1 = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.drop_path2 = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.norm1(x)
+        x = x + self.drop_path1(self.attn(y, y, y, need_weights=False)[0])
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+class TimmStyleVit(nn.Module):
+    """A small vision transformer with timm's layout and depth-linear drop-path rates
+    (``torch.linspace(0, drop_path_rate, depth)``, as ``timm.create_model`` gives them)."""
+
+    def __init__(self, depth: int = 12, drop_path_rate: float = 0.2, dim: int = 16) -> None:
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, 4, stride=4)
+        self.pos_drop = nn.Dropout(0.0)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.Sequential(*(VitBlock(dim, rate) for rate in rates))
+        self.norm = nn.LayerNorm(dim)
+        self.head_drop = nn.Dropout(0.0)
+        self.head = nn.Linear(dim, 5)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = self.pos_drop(self.patch_embed(images).flatten(2).transpose(1, 2))
+        x = self.norm(self.blocks(x))
+        return self.head(self.head_drop(x.mean(1)))

@@ -82,7 +82,10 @@ def drop_path_residual(
     same generator state drops the same samples.
 
     ``branch`` sees a smaller batch: layers that mix samples (batch norm in training mode) see
-    statistics of the kept samples only.
+    statistics of the kept samples only. When the branch is skipped for the whole batch, the
+    parameters of a ``branch`` module still get (zero) gradients, as they do with
+    :func:`drop_path`, so ``DistributedDataParallel`` with its default
+    ``find_unused_parameters=False`` finds every parameter it waits for.
 
     Args:
         x: a floating-point tensor whose first dimension is the batch.
@@ -117,21 +120,34 @@ def drop_path_residual(
     if not training or p == 0.0:
         return x + branch(x)
     if p == 1.0 or x.shape[0] == 0:
-        return x.clone()
+        return _skipped(x, branch)
     if torch.compiler.is_compiling():  # data-dependent batch sizes would break the graph
         return x + drop_path(branch(x), p, training, mode=mode, generator=generator)
     scale = 1.0 / (1.0 - p)
     if mode == "batch":
         kept = bernoulli_mask((1,), 1.0 - p, x.device, generator)
-        return x + _checked(branch(x), x) * scale if bool(kept) else x.clone()
+        return x + _checked(branch(x), x) * scale if bool(kept) else _skipped(x, branch)
     keep = bernoulli_mask((x.shape[0],), 1.0 - p, x.device, generator)
     index = keep.nonzero().squeeze(1)
     if index.numel() == 0:
-        return x.clone()
+        return _skipped(x, branch)
     if index.numel() == x.shape[0]:
         return x + _checked(branch(x), x) * scale
     out = _checked(branch(x.index_select(0, index)), x)
     return x.index_add(0, index, out.to(x.dtype), alpha=scale)
+
+
+def _skipped(x: Tensor, branch: Callable[[Tensor], Tensor]) -> Tensor:
+    """``x`` for a batch whose branch is skipped, joined to the branch's trainable parameters by
+    a zero term: their gradients are zeros, as a branch multiplied by a zero mask would give,
+    not missing (which stops DistributedDataParallel at the next step)."""
+    if not torch.is_grad_enabled() or not isinstance(branch, torch.nn.Module):
+        return x.clone()
+    trainable = [p for p in branch.parameters() if p.requires_grad and p.numel() > 0]
+    if not trainable:
+        return x.clone()
+    zero = torch.stack([p.reshape(-1)[0].to(x.dtype) for p in trainable]).sum() * 0.0
+    return x + zero
 
 
 def _checked(out: Tensor, x: Tensor) -> Tensor:

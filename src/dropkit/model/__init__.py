@@ -13,7 +13,7 @@ from dropkit.model.mc import (
 from dropkit.model.policy import Policy, PolicyReport, apply_policy
 from dropkit.model.prune import LayerPruning, PruneReport, PruneResult, prune
 from dropkit.model.schedules import DropoutScheduler
-from dropkit.model.setting import Change, set_dropout
+from dropkit.model.setting import Change, set_drop_path, set_dropout
 from dropkit.model.sites import DropoutSite, dropout_sites
 
 __all__ = [
@@ -37,5 +37,6 @@ __all__ = [
     "negative_log_likelihood",
     "prune",
     "schedules",
+    "set_drop_path",
     "set_dropout",
 ]

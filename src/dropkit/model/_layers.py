@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-NORMS: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm,)
+NORMS: tuple[type[nn.modules.batchnorm._BatchNorm], ...] = (nn.modules.batchnorm._BatchNorm,)
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU,
     nn.ReLU6,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.overrides import TorchFunctionMode
 
-from dropkit.model._layers import ACTIVATIONS, POOLS
+import dropkit.functional
+from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
+from dropkit.model._watch import watch_ops
 from dropkit.model.mc import call
 from dropkit.model.sites import DropoutSite, dropout_sites
 
@@ -37,6 +40,8 @@ FUNCTIONAL_DROPOUTS = (
     F.alpha_dropout,
     F.feature_alpha_dropout,
 )
+#: dropkit's functional ops (kept whole in a torch.fx trace).
+DROPKIT_FUNCTIONS = tuple(getattr(dropkit.functional, name) for name in dropkit.functional.__all__)
 #: torch functions taking (input, p, train) positionally.
 TORCH_DROPOUTS = (torch.dropout, torch.alpha_dropout, torch.feature_dropout)
 #: Calls that draw random numbers: in an eval forward pass, something is still stochastic.
@@ -84,7 +89,8 @@ class Finding:
     Attributes:
         kind: ``"active_in_eval"``, ``"random_in_eval"``, ``"dropout_before_batchnorm"`` or
             ``"rate_out_of_range"``.
-        name: the qualified name of the module concerned, or None when unknown.
+        name: the qualified name of the module concerned (``""`` for the model itself), or
+            None when no module can be named.
         message: what was found.
         advice: what to do about it.
         severity: ``"error"`` or ``"warning"``.
@@ -143,14 +149,19 @@ def check(model: nn.Module, example_inputs: Inputs) -> CheckReport:
     Looks for:
 
     - dropout still active after ``model.eval()``: two eval passes on the same input
-      (``torch.no_grad``) must agree; the culprit is named: a module left or forced in train mode,
-      a functional dropout (or SDPA ``dropout_p``) called with ``training=True``, or another
-      random draw in the forward pass;
-    - dropout placed directly before a BatchNorm (with only activations, pooling or reshapes
-      between), whose variance shift makes BatchNorm's running statistics wrong at test time (Li et
-      al., "Understanding the Disharmony between Dropout and Batch Normalization by Variance
-      Shift", CVPR 2019, https://arxiv.org/abs/1801.05134); found from a torch.fx trace when the
-      model traces, else from the modules' order and the tensors they pass while running;
+      (``torch.no_grad``) must agree; the culprit is named by the path of the module that made
+      the call (``""`` for the model's own forward; modules are tracked with forward pre- and
+      post-hooks): a module left or forced in train mode, a functional dropout (or SDPA
+      ``dropout_p``) called with ``training=True``, a dropkit op left on (any public function of
+      :mod:`dropkit.functional`, any operator in the ``torch.ops.dropkit`` namespace), another
+      random draw in the forward pass, or else the first module whose two calls got the same
+      input but gave different outputs;
+    - dropout (a module, ``F.dropout`` or a :mod:`dropkit.functional` op) placed directly
+      before a BatchNorm (with only activations, pooling or reshapes between), whose variance
+      shift makes BatchNorm's running statistics wrong at test time (Li et al., "Understanding
+      the Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019,
+      https://arxiv.org/abs/1801.05134); found from a torch.fx trace when the model traces,
+      else from the modules' order and the tensors they pass while running;
     - rates outside sensible ranges for their kind (attention above 0.3, element above 0.7,
       ``p == 1`` anywhere ...).
 
@@ -233,10 +244,18 @@ class Recorder(TorchFunctionMode):
         self.stack: list[str] = []
         self.calls: list[tuple[str, str, str]] = []  # (module name, call, kind of finding)
         self.derived: dict[int, tuple[Tensor, str]] = {}  # tensors carrying a dropout's output
-        self.dropout_outputs = True
+        self.inside_op = [False]  # a dropkit functional op is running: its draws are its own
 
     def where(self) -> str:
         return self.stack[-1] if self.stack else ""
+
+    def on_op(self, name: str, active: bool, output: Any) -> None:
+        """A dropkit op ran (see ``watch_ops``): active in eval is a finding; its output is a
+        dropout's output for the placement check."""
+        if active:
+            self.calls.append((self.where(), name, "active_in_eval"))
+        if isinstance(output, Tensor):
+            self.derived[id(output)] = (output, self.where())
 
     def __torch_function__(
         self,
@@ -247,6 +266,10 @@ class Recorder(TorchFunctionMode):
     ) -> Any:
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
+        if args and isinstance(args[0], Tensor) and isinstance(result, Tensor):
+            entry = self.derived.get(id(args[0]))
+            if entry is not None and entry[0] is args[0] and passes_variance_on(func):
+                self.derived[id(result)] = (result, entry[1])
         if func in FUNCTIONAL_DROPOUTS:
             bound = inspect.signature(func).bind(*args, **kwargs)
             bound.apply_defaults()
@@ -265,9 +288,20 @@ class Recorder(TorchFunctionMode):
             if p > 0:
                 name = "scaled_dot_product_attention(dropout_p > 0)"
                 self.calls.append((self.where(), name, "active_in_eval"))
-        elif is_random(func):
+        elif is_random(func) and not self.inside_op[0]:
             self.calls.append((self.where(), getattr(func, "__name__", str(func)), "random"))
         return result
+
+
+def passes_variance_on(func: Callable[..., Any]) -> bool:
+    """Whether a call hands a dropout's output on unchanged in variance (activations,
+    reshapes), as the torch.fx placement check reads them."""
+    try:
+        if func in TRANSPARENT_CALLS:
+            return True
+    except TypeError:
+        return False
+    return getattr(func, "__name__", "") in TRANSPARENT_METHODS and "Tensor" in repr(func)
 
 
 def is_random(func: Callable[..., Any]) -> bool:
@@ -289,18 +323,25 @@ def check_eval(model: nn.Module, sites: list[DropoutSite], inputs: Inputs) -> li
         if module.training:
             forced.setdefault(name, type(module).__name__)
 
+    traces: list[list[tuple[str, list[float], list[float]]]] = [[], []]
+
     def after(module: nn.Module, args: Any, output: Any) -> None:
         if recorder.stack:
             recorder.stack.pop()
+        traces[1 if first_done else 0].append(
+            (names.get(id(module), ""), fingerprint(args), fingerprint(output))
+        )
 
+    first_done = False
     handles = []
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(before))
         handles.append(module.register_forward_hook(after, always_call=True))
     try:
         with torch.no_grad():
-            with recorder:
+            with recorder, watch_ops(recorder.on_op, recorder.inside_op):
                 first = flatten(call(model, inputs))
+            first_done = True
             second = flatten(call(model, inputs))
     finally:
         for handle in handles:
@@ -327,7 +368,7 @@ def check_eval(model: nn.Module, sites: list[DropoutSite], inputs: Inputs) -> li
             findings.append(
                 Finding(
                     "active_in_eval",
-                    name or None,
+                    name,
                     f"{call_name} runs with training=True {where} while the model is in eval.",
                     "Pass training=self.training to functional dropout (or use a dropout module).",
                     "error",
@@ -337,7 +378,7 @@ def check_eval(model: nn.Module, sites: list[DropoutSite], inputs: Inputs) -> li
             findings.append(
                 Finding(
                     "random_in_eval",
-                    name or None,
+                    name,
                     f"{call_name} draws random numbers {where} while the model is in eval.",
                     "Guard random draws with `if self.training:` (functional dropout: pass "
                     "training=self.training).",
@@ -345,17 +386,55 @@ def check_eval(model: nn.Module, sites: list[DropoutSite], inputs: Inputs) -> li
                 )
             )
     if not findings and not same_outputs(first, second):
+        culprit = first_random_module(*traces)
+        where = (
+            "" if culprit is None else f" The first module to differ is {culprit or 'the model'}."
+        )
         findings.append(
             Finding(
                 "active_in_eval",
-                None,
-                "Two eval passes on the same input gave different outputs.",
+                culprit,
+                "Two eval passes on the same input gave different outputs." + where,
                 "Something in the forward pass is still random in eval mode; look for dropout "
                 "or noise applied without checking self.training.",
                 "error",
             )
         )
     return findings
+
+
+def fingerprint(value: Any) -> list[float]:
+    """Sums that tell two passes' tensors apart (cheap to keep for every module call)."""
+    sums = []
+    for tensor in flatten(value):
+        if tensor.is_floating_point() or tensor.is_complex():
+            tensor = tensor.detach().double().abs()
+            sums.append(float(torch.nan_to_num(tensor, nan=0.0, posinf=0.0).sum()))
+        elif tensor.dtype != torch.bool:
+            sums.append(float(tensor.detach().double().sum()))
+    return sums
+
+
+def first_random_module(
+    first: list[tuple[str, list[float], list[float]]],
+    second: list[tuple[str, list[float], list[float]]],
+) -> str | None:
+    """The first module (innermost first, in the order calls finish) whose two calls got the
+    same inputs but gave different outputs: where the randomness is; None when not found."""
+    if [entry[0] for entry in first] != [entry[0] for entry in second]:
+        return None
+    for (name, inputs, outputs), (_, inputs_again, outputs_again) in zip(
+        first, second, strict=True
+    ):
+        if close(inputs, inputs_again) and not close(outputs, outputs_again):
+            return name
+    return None
+
+
+def close(first: list[float], second: list[float]) -> bool:
+    return len(first) == len(second) and all(
+        math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6) for a, b in zip(first, second, strict=True)
+    )
 
 
 def flatten(output: Any) -> list[Tensor]:
@@ -387,12 +466,7 @@ def check_placement(
     model: nn.Module, sites: list[DropoutSite], inputs: Inputs
 ) -> tuple[list[Finding], str]:
     """Dropout feeding a BatchNorm: from a torch.fx trace, or else from a watched forward pass."""
-    site_modules = {id(site.owner) for site in sites if site.location == "module"}
-    pairs = fx_pairs(model, site_modules)
-    traced = "fx"
-    if pairs is None:
-        pairs = hook_pairs(model, site_modules, inputs)
-        traced = "hooks"
+    pairs, traced = norm_pairs(model, sites, inputs)
     findings = [
         Finding(
             "dropout_before_batchnorm",
@@ -406,6 +480,39 @@ def check_placement(
     return findings, traced
 
 
+def norm_pairs(
+    model: nn.Module, sites: list[DropoutSite], inputs: Inputs | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """The one detector of dropout feeding a BatchNorm, for every tool: (dropout, batchnorm)
+    name pairs and how they were found: ``"fx"`` (a torch.fx trace), else ``"hooks"`` (a forward
+    pass on ``inputs``), else ``"structure"`` (neighbours in a Sequential, without inputs)."""
+    site_modules = {id(site.owner) for site in sites if site.location == "module"}
+    pairs = fx_pairs(model, site_modules)
+    if pairs is not None:
+        return pairs, "fx"
+    if inputs is not None:
+        return hook_pairs(model, site_modules, inputs), "hooks"
+    return sequential_pairs(model, site_modules), "structure"
+
+
+def sequential_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]]:
+    """(dropout, batchnorm) name pairs of neighbours in a Sequential."""
+    names = {id(module): name for name, module in model.named_modules()}
+    pairs = []
+    for parent in model.modules():
+        if isinstance(parent, nn.Sequential):
+            children = list(parent.children())
+            for index, child in enumerate(children):
+                if id(child) in site_modules and next_is_norm(children, index):
+                    pairs.append((names[id(child)], names[id(children[index + 1])]))
+    return pairs
+
+
+def next_is_norm(children: list[nn.Module], index: int) -> bool:
+    """Whether the module after ``children[index]`` is a BatchNorm."""
+    return index + 1 < len(children) and isinstance(children[index + 1], NORMS)
+
+
 def fx_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]] | None:
     """(dropout, batchnorm) name pairs from a torch.fx trace; None if the model does not trace."""
 
@@ -413,17 +520,17 @@ def fx_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]] 
         def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
             return id(module) in site_modules or super().is_leaf_module(module, qualified_name)
 
-    try:
-        graph = Tracer().trace(model)
+    try:  # dropkit's functional ops stay whole: one node each, as torch's own
+        wrapped = (math, dropkit.functional)
+        graph = Tracer(autowrap_modules=wrapped).trace(model)  # type: ignore[arg-type]
     except Exception:  # any model that does not trace symbolically falls back to hooks
         return None
     modules = dict(model.named_modules())
     pairs = []
     for node in graph.nodes:
-        is_bn = (
-            node.op == "call_module"
-            and isinstance(modules.get(str(node.target)), nn.modules.batchnorm._BatchNorm)
-        ) or (node.op == "call_function" and node.target is F.batch_norm)
+        is_bn = (node.op == "call_module" and isinstance(modules.get(str(node.target)), NORMS)) or (
+            node.op == "call_function" and node.target is F.batch_norm
+        )
         if not is_bn or not node.args or not isinstance(node.args[0], fx.Node):
             continue
         source = node.args[0]
@@ -431,7 +538,9 @@ def fx_pairs(model: nn.Module, site_modules: set[int]) -> list[tuple[str, str]] 
             source = source.args[0]
         if source.op == "call_module" and id(modules.get(str(source.target))) in site_modules:
             dropout = str(source.target)
-        elif source.op == "call_function" and source.target in FUNCTIONAL_DROPOUTS:
+        elif source.op == "call_function" and (
+            source.target in FUNCTIONAL_DROPOUTS or source.target in DROPKIT_FUNCTIONS
+        ):
             dropout = f"{getattr(source.target, '__name__', 'dropout')} ({source.name})"
         else:
             continue
@@ -459,7 +568,7 @@ def hook_pairs(model: nn.Module, site_modules: set[int], inputs: Inputs) -> list
 
     def before(module: nn.Module, args: Any) -> None:
         recorder.stack.append(names.get(id(module), ""))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and args:
+        if isinstance(module, NORMS) and args:
             entry = recorder.derived.get(id(args[0]))
             if entry is not None and entry[0] is args[0]:
                 pairs.append((entry[1], names.get(id(module), "")))
@@ -481,7 +590,7 @@ def hook_pairs(model: nn.Module, site_modules: set[int], inputs: Inputs) -> list
         handles.append(module.register_forward_pre_hook(before))
         handles.append(module.register_forward_hook(after, always_call=True))
     try:
-        with torch.no_grad(), recorder:
+        with torch.no_grad(), recorder, watch_ops(recorder.on_op, recorder.inside_op):
             call(model, inputs)
     finally:
         for handle in handles:

@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from dropkit._validation import check_choice, check_floating, check_positive_int
-from dropkit.model.setting import check_kinds, check_names, name_matches
+from dropkit.model._layers import NORMS
+from dropkit.model.setting import filter_sites
 from dropkit.model.sites import DropoutSite, dropout_sites
 
 #: Kinds whose mask is shared by the whole batch: replicas of an input in one batch would all
@@ -92,7 +93,7 @@ def mc_dropout(
         active = 0
         for site in sites:
             for module in modules_to_train(site, parents):
-                if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if not isinstance(module, NORMS):
                     module.training = True
             active += site.p > 0
         if active == 0:
@@ -110,15 +111,10 @@ def mc_dropout(
 def mc_sites(
     model: nn.Module, kinds: Iterable[str] | None, names: Iterable[str] | None
 ) -> list[DropoutSite]:
-    """The module and attribute sites that mc_dropout turns on."""
+    """The module and attribute sites that mc_dropout turns on (every kind unless ``kinds``
+    says; a name that matches nothing raises, as in :func:`dropkit.set_dropout`)."""
     sites = [site for site in dropout_sites(model) if site.location != "config"]
-    kind_set = check_kinds(kinds, sites)
-    name_list = check_names(names)
-    if kind_set is not None:
-        sites = [site for site in sites if site.kind in kind_set]
-    if name_list is not None:
-        sites = [site for site in sites if any(name_matches(site.name, n) for n in name_list)]
-    return sites
+    return filter_sites(sites, kinds, names, setting=False)
 
 
 def modules_to_train(site: DropoutSite, parents: Mapping[int, nn.Module]) -> list[nn.Module]:
@@ -233,9 +229,15 @@ def batch_rows(x: Any) -> int:
     tensors = input_tensors(x)
     if not tensors:
         raise TypeError("x must be a tensor, a tuple of tensors or a mapping of tensors")
-    rows = {tensor.shape[0] if tensor.dim() else 0 for tensor in tensors}
-    if len(rows) != 1 or 0 in rows:
-        raise ValueError(f"every input tensor must have the same rows along dim 0, got {rows}")
+    if any(tensor.dim() == 0 for tensor in tensors):
+        raise ValueError("x must hold tensors with a batch dimension (dim 0); got a 0-dim tensor")
+    rows = {tensor.shape[0] for tensor in tensors}
+    if len(rows) != 1:
+        raise ValueError(
+            f"every tensor of x must have the same rows along dim 0, got {sorted(rows)}"
+        )
+    if 0 in rows:
+        raise ValueError("x is an empty batch (0 rows along dim 0): nothing to predict")
     return rows.pop()
 
 

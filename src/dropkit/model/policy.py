@@ -6,12 +6,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from dropkit._validation import check_probability
 from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
-from dropkit.model.setting import write_rate
-from dropkit.model.sites import DropoutSite, dropout_sites, is_config
+from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
+from dropkit.model.check import next_is_norm, norm_pairs
+from dropkit.model.schedules import linear
+from dropkit.model.setting import Change, write_rate
+from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, is_config
 from dropkit.nn.dropout import Dropout
 from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
 
@@ -30,6 +33,7 @@ CONFIG_ROLES = {
         "classifier_dropout_prob",
         "seq_classif_dropout",
         "summary_first_dropout",
+        "final_dropout",
     ),
 }
 
@@ -52,6 +56,8 @@ class Policy:
             feed-forward activations).
         embedding: dropout on (token + position) embeddings.
         insert: add dropout where a position has none; False only retunes existing dropout.
+        retune: change the rate of dropout the model already has; False keeps every existing
+            rate and only adds dropout where a position has none.
 
     Example:
         >>> import dropkit as dk
@@ -66,6 +72,7 @@ class Policy:
     residual: float | None = None
     embedding: float | None = None
     insert: bool = True
+    retune: bool = True
 
     def __post_init__(self) -> None:
         for name in ("conv", "dense", "head", "attention", "residual", "embedding"):
@@ -79,9 +86,10 @@ class Policy:
                 check_probability(value, name)
 
     @classmethod
-    def recommended(cls) -> Policy:
-        """The usual rates: spatial 0.1 rising to 0.3 after conv blocks, fully connected layers
-        rising to 0.5 before the classifier, 0.1 for attention, residual and embedding dropout.
+    def from_scratch(cls) -> Policy:
+        """The preset for training from scratch: spatial 0.1 rising to 0.3 after conv blocks,
+        fully connected layers rising to 0.5 before the classifier, 0.1 for attention, residual
+        and embedding dropout.
 
         These are the common starting points for dropout (Srivastava et al. 2014,
         https://jmlr.org/papers/v15/srivastava14a.html: 0.5 on fully connected layers; Tompson et
@@ -93,34 +101,75 @@ class Policy:
 
         Example:
             >>> import dropkit as dk
-            >>> dk.Policy.recommended()  # doctest: +NORMALIZE_WHITESPACE
+            >>> dk.Policy.from_scratch()  # doctest: +NORMALIZE_WHITESPACE
             Policy(conv=(0.1, 0.3), dense=(0.2, 0.5), head=0.5, attention=0.1, residual=0.1,
-                   embedding=0.1, insert=True)
+                   embedding=0.1, insert=True, retune=True)
         """
         return cls(
             conv=(0.1, 0.3), dense=(0.2, 0.5), head=0.5, attention=0.1, residual=0.1, embedding=0.1
         )
 
+    @classmethod
+    def fine_tuning(cls) -> Policy:
+        """The preset for fine-tuning a pretrained model: keep every rate the model was trained
+        with and add only a light dropout (0.1) before the classifier where it has none.
+
+        A pretrained network's features were learned without the dropout a from-scratch policy
+        would add inside it, and its own rates are part of its recipe: BERT fine-tunes with its
+        0.1 (Devlin et al. 2019, https://arxiv.org/abs/1810.04805), Llama with attention dropout
+        off. So no rate is raised (BERT's classifier dropout stays 0.1, not 0.5), no attention
+        dropout is turned on, and nothing is inserted into the backbone; only a new head gets
+        dropout. Hugging Face models are not restructured, so on them this changes nothing.
+
+        Example:
+            >>> import dropkit as dk
+            >>> dk.Policy.fine_tuning()  # doctest: +NORMALIZE_WHITESPACE
+            Policy(conv=None, dense=None, head=0.1, attention=None, residual=None,
+                   embedding=None, insert=True, retune=False)
+        """
+        return cls(head=0.1, retune=False)
+
+    @classmethod
+    def recommended(cls) -> Policy:
+        """The preset for training from scratch, :meth:`from_scratch` (use :meth:`fine_tuning`
+        for a pretrained model).
+
+        Example:
+            >>> import dropkit as dk
+            >>> dk.Policy.recommended() == dk.Policy.from_scratch()
+            True
+        """
+        return cls.from_scratch()
+
 
 @dataclass
 class PolicyReport:
-    """What :func:`dropkit.apply_policy` changed (or, on a dry run, would change), in words.
+    """What :func:`dropkit.apply_policy` changed (or, on a dry run, would change).
 
     Attributes:
-        changes: one sentence per change.
+        changes: one :class:`dropkit.Change` per rate set (``action="set"``) or dropout added
+            (``action="added"``, ``old=0.0``), with where and why in ``detail``.
         notes: things left alone, with the reason.
         dry_run: whether the model was left untouched.
     """
 
-    changes: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[Change]:
         return iter(self.changes)
 
     def __len__(self) -> int:
         return len(self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (for JSON)."""
+        return {
+            "changes": [change.to_dict() for change in self.changes],
+            "notes": list(self.notes),
+            "dry_run": self.dry_run,
+        }
 
     def __str__(self) -> str:
         head = "planned (dry run):" if self.dry_run else "changed:"
@@ -136,8 +185,8 @@ class Plan:
     report: PolicyReport
     actions: list[Callable[[], object]] = field(default_factory=list)
 
-    def add(self, text: str, action: Callable[[], object]) -> None:
-        self.report.changes.append(text)
+    def add(self, change: Change, action: Callable[[], object]) -> None:
+        self.report.changes.append(change)
         self.actions.append(action)
 
 
@@ -154,13 +203,20 @@ def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> 
     - dropout before each fully connected layer, rising to ``policy.head`` before the last one.
 
     Dropout is never put directly before a BatchNorm. Where a position already has dropout, its
-    rate is retuned instead. New modules are attached without renaming parameters where
-    possible: a parameter-free activation or pooling module is wrapped as
-    ``nn.Sequential(module, dropout)``; otherwise a Sequential gets a module inserted (later
-    indices shift) and a module built in code is wrapped (its parameters move under ``.0`` or
-    ``.1``); the report says which. A module built in code that holds convolutions (a residual
-    block, whose modules may run twice or in any order) is one unit: dropout goes after it, never
-    inside. The children of other modules are read in the order they were registered.
+    rate is retuned instead (unless ``policy.retune`` is False). Every ``state_dict`` key is
+    kept, so "build, apply a policy, load pretrained weights" works: a new dropout becomes a
+    parameter-free child of the module it follows (``dropout_after``) or precedes
+    (``dropout_before``), run by a forward hook (pre-hook) of that module, and no module is
+    wrapped, moved or renamed. Training flags, :func:`dropkit.set_dropout`, schedules and
+    :func:`dropkit.mc_dropout` reach it like any dropout module. A module built in code that
+    holds convolutions (a residual block, whose modules may run twice or in any order) is one
+    unit: dropout goes after it, never inside. The children of other modules are read in the
+    order they were registered. A torch.fx trace does not run hooks, so it does not see the added
+    dropout.
+
+    On a Hugging Face model a ``UserWarning`` names each rate a save and reload would not keep,
+    and one warns when attention dropout goes to a model whose attention implementation refuses
+    it (``flex_attention``), as with :func:`dropkit.set_dropout`.
 
     Args:
         model: the model to change.
@@ -176,11 +232,14 @@ def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> 
         >>> net = torch.nn.Sequential(
         ...     torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
         ...     torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 10))
-        >>> report = dk.apply_policy(net, dk.Policy.recommended())
+        >>> keys = list(net.state_dict())
+        >>> report = dk.apply_policy(net, dk.Policy.from_scratch())
         >>> print(report)
         changed:
-        - added SpatialDropout2d(p=0.1) after conv block 0 (wrapped 2 as Sequential(2, dropout))
-        - added Dropout(p=0.5) before the classifier 4 (wrapped 3 as Sequential(3, dropout))
+        - added 2.dropout_after (spatial, module) at 0.1: after conv block 0
+        - added 4.dropout_before (element, module) at 0.5: before the classifier 4
+        >>> list(net.state_dict()) == keys
+        True
         >>> net(torch.randn(2, 3, 8, 8)).shape
         torch.Size([2, 10])
     """
@@ -200,9 +259,12 @@ def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> 
         plan_transformer(model, policy, sites, plan, hugging_face)
     else:
         plan_network(model, policy, sites, plan)
+    planned = [(c.name, c.kind, c.new) for c in plan.report.changes]
+    warn_refused_attention(model, planned)
     if not dry_run:
         for action in plan.actions:
             action()
+        warn_unsaved(model, plan.report.changes)
     return plan.report
 
 
@@ -218,23 +280,21 @@ def plan_transformer(
         if site.location == "module" and role == "head":
             head_dropout = site
         rate = getattr(policy, role) if role else None
-        if rate is None:
+        if rate is None or not policy.retune:
             continue
         if not site.settable:
             plan.report.notes.append(f"{site.name} ({site.kind}) cannot be set: {site.note}")
         elif site.p != rate:
-            plan.add(
-                f"set {site.name} ({role}) from {site.p:g} to {rate:g}",
-                setter(site, rate),
-            )
+            change = Change(site.name, site.kind, site.p, rate, site.location, detail=str(role))
+            plan.add(change, setter(site, rate))
     config = getattr(model, "config", None)
-    if policy.head is not None and is_config(config):
+    if policy.head is not None and policy.retune and is_config(config):
         for name in CONFIG_ROLES["head"]:
             if name in vars(config) and getattr(config, name) is None:
-                plan.add(
-                    f"set config.{name} (head) from None to {policy.head:g}",
-                    config_setter(config, name, policy.head),
+                change = Change(
+                    f"config.{name}", "element", None, policy.head, "config", detail="head"
                 )
+                plan.add(change, config_setter(config, name, policy.head))
     if hugging_face:
         if policy.insert and head_dropout is None and policy.head is not None:
             plan.report.notes.append(
@@ -257,7 +317,7 @@ def site_role(
     if site.kind == "attention":
         return "attention"
     if site.location == "config":
-        if site.kind == "layer":
+        if site.kind in OPT_IN_KINDS:  # LayerDrop, drop path, SpecAugment: not a policy's role
             return None
         for role, names in CONFIG_ROLES.items():
             if site.attribute in names:
@@ -270,6 +330,8 @@ def site_role(
     entry = parents.get(id(site.owner))
     if entry is None:
         return "residual"
+    if head is not None and entry[1] is head:
+        return "head"  # attached before the head by a policy
     siblings = list(entry[1].children())
     if any(isinstance(sibling, nn.Embedding) for sibling in siblings):
         return "embedding"
@@ -309,10 +371,11 @@ def plan_network(model: nn.Module, policy: Policy, sites: list[DropoutSite], pla
     if linears and policy.head is not None:
         dense_rates[-1] = policy.head
     for index, position in enumerate(convs):
-        place(position, conv_rates[index], f"after conv block {qualified(position)}", plan, policy)
+        where = f"after conv block {qualified(position)}"
+        place(position, conv_rates[index], where, plan, policy, site_of)
     for index, position in enumerate(linears):
         where = "before the classifier" if index == len(linears) - 1 else "before linear"
-        place(position, dense_rates[index], f"{where} {qualified(position)}", plan, policy)
+        place(position, dense_rates[index], f"{where} {qualified(position)}", plan, policy, site_of)
     for position in convs + linears:
         existing = position.existing
         if (
@@ -325,7 +388,11 @@ def plan_network(model: nn.Module, policy: Policy, sites: list[DropoutSite], pla
                 f"{site_of[id(existing)].name} drops single elements of conv features; "
                 "spatial dropout (dk.SpatialDropout2d) regularises them better"
             )
-    sites_before_norm(model, site_of, plan)
+    for dropout, batchnorm in dict.fromkeys(norm_pairs(model, sites)[0]):
+        plan.report.notes.append(
+            f"{dropout} feeds the BatchNorm {batchnorm} directly; move it after the BatchNorm "
+            "(Li et al. 2019): left as it is"
+        )
 
 
 def qualified(position: Position) -> str:
@@ -343,7 +410,8 @@ def spread(rate: Rate, count: int) -> list[float | None]:
         first, last = rate
         if count == 1:
             return [float(first)]
-        return [round(first + (last - first) * i / (count - 1), 4) for i in range(count)]
+        ramp = linear(first, last, steps=count - 1)  # the one linear interpolation
+        return [ramp(index) for index in range(count)]
     return [float(rate)] * count
 
 
@@ -369,26 +437,27 @@ def walk(
                 children[end + 1][1], (*NORMS, *ACTIVATIONS, *POOLS)
             ):
                 end += 1
-            existing = following_site(children, end, site_of)
-            dropout = CONVS.get(type(child), SpatialDropout2d)
             last = children[end][1]
+            existing = following_site(children, end, site_of) or attached(last, AFTER)
+            dropout = CONVS.get(type(child), SpatialDropout2d)
             convs.append(Position(parent, prefix, last, existing, dropout, full))
             i = end + 1
         elif isinstance(child, nn.Linear):
             existing = children[i - 1][1] if i > 0 and id(children[i - 1][1]) in site_of else None
+            existing = existing or attached(child, BEFORE)
             linears.append(Position(parent, prefix, child, existing, Dropout))
             i += 1
         elif isinstance(parent, nn.Sequential) and is_block(child):
             end = i
             while end + 1 < len(children) and is_block(children[end + 1][1]):
                 end += 1
-            existing = following_site(children, end, site_of)
-            label = f"stage ending at {full_name(prefix, children[end][0])}"
             block = children[end][1]
+            existing = following_site(children, end, site_of) or attached(block, AFTER)
+            label = f"stage ending at {full_name(prefix, children[end][0])}"
             convs.append(Position(parent, prefix, block, existing, block_dropout(child), label))
             i = end + 1
         elif is_block(child):
-            existing = following_site(children, i, site_of)
+            existing = following_site(children, i, site_of) or attached(child, AFTER)
             convs.append(Position(parent, prefix, child, existing, block_dropout(child), full))
             i += 1
         else:
@@ -418,19 +487,26 @@ def block_dropout(block: nn.Module) -> type[nn.Module]:
     return SpatialDropout2d
 
 
-def place(position: Position, rate: float | None, where: str, plan: Plan, policy: Policy) -> None:
+def place(
+    position: Position,
+    rate: float | None,
+    where: str,
+    plan: Plan,
+    policy: Policy,
+    site_of: dict[int, DropoutSite],
+) -> None:
     """Retune the dropout already at ``position`` or plan a new one."""
     if rate is None:
         return
     if position.existing is not None:
-        site = next(s for s in dropout_sites(position.existing) if s.owner is position.existing)
+        if not policy.retune:
+            return
+        site = site_of[id(position.existing)]
         if not site.settable:
             plan.report.notes.append(f"the dropout {where} cannot be set: {site.note}")
         elif site.p != rate:
-            plan.add(
-                f"set the dropout {where} from {site.p:g} to {rate:g}",
-                setter(site, rate),
-            )
+            change = Change(site.name, site.kind, site.p, rate, site.location, detail=where)
+            plan.add(change, setter(site, rate))
         return
     if not policy.insert:
         return
@@ -441,8 +517,49 @@ def place(position: Position, rate: float | None, where: str, plan: Plan, policy
         attach_after(position.parent, position.parent_name, position.module, dropout, where, plan)
 
 
-def has_state(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+#: The names under which a policy's dropout is attached to the module it follows or precedes.
+AFTER = "dropout_after"
+BEFORE = "dropout_before"
+
+
+def run_dropout_after(module: nn.Module, args: Any, output: Any) -> Any:
+    """Forward hook: the attached ``dropout_after`` applied to the module's output."""
+    return module.get_submodule(AFTER)(output) if isinstance(output, Tensor) else output
+
+
+def run_dropout_before(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Forward pre-hook: the attached ``dropout_before`` applied to the module's first input."""
+    if args and isinstance(args[0], Tensor):
+        return (module.get_submodule(BEFORE)(args[0]), *args[1:])
+    return args
+
+
+def attached(module: nn.Module, slot: str) -> nn.Module | None:
+    """The dropout a policy attached to ``module`` under ``slot``, if any."""
+    return module._modules.get(slot)
+
+
+def attach(module: nn.Module, slot: str, dropout: nn.Module) -> Callable[[], None]:
+    """An action making ``dropout`` a child of ``module`` under ``slot`` and running it from a
+    forward hook (after) or pre-hook (before): no existing name or state_dict key changes."""
+
+    def action() -> None:
+        module.add_module(slot, dropout)
+        if slot == AFTER and run_dropout_after not in module._forward_hooks.values():
+            module.register_forward_hook(run_dropout_after)
+        if slot == BEFORE and run_dropout_before not in module._forward_pre_hooks.values():
+            module.register_forward_pre_hook(run_dropout_before)
+
+    return action
+
+
+def edge(module: nn.Module, name: str, last: bool) -> tuple[nn.Module, str]:
+    """A Sequential's last (or first) module, recursively: a child added to a Sequential would
+    run as one of its layers, so dropout is attached to the module at its edge instead."""
+    while isinstance(module, nn.Sequential) and len(module) > 0:
+        index = len(module) - 1 if last else 0
+        module, name = module[index], f"{name}.{index}" if name else str(index)
+    return module, name
 
 
 def child_name(parent: nn.Module, module: nn.Module) -> str:
@@ -453,6 +570,10 @@ def full_name(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+def kind_of(dropout: nn.Module) -> str:
+    return str(getattr(type(dropout), "dropout_kind", "element"))
+
+
 def attach_after(
     parent: nn.Module, prefix: str, module: nn.Module, dropout: nn.Module, where: str, plan: Plan
 ) -> None:
@@ -460,61 +581,28 @@ def attach_after(
     children = list(parent.children())
     index = next(i for i, child in enumerate(children) if child is module)
     name = full_name(prefix, child_name(parent, module))
-    if index + 1 < len(children) and isinstance(children[index + 1], NORMS):
+    if next_is_norm(children, index):
         plan.report.notes.append(
             f"no dropout {where}: it would feed the BatchNorm after {name} directly"
         )
         return
-    label = f"added {dropout!r} {where}"
-    if not has_state(module):
-        plan.add(
-            f"{label} (wrapped {name} as Sequential({name}, dropout))",
-            wrap(parent, module, lambda: nn.Sequential(module, dropout)),
-        )
-    elif isinstance(parent, nn.Sequential):
-        if index == len(children) - 1:
-            plan.add(
-                f"{label} (appended to {prefix or 'the model'})", lambda: parent.append(dropout)
-            )
-        else:
-            plan.add(
-                f"{label} (inserted into {prefix or 'the model'}: later indices shift by one)",
-                lambda: parent.insert(position_of(parent, module) + 1, dropout),
-            )
-    else:
-        plan.add(
-            f"{label} (wrapped {name} as Sequential({name}, dropout): its parameters move "
-            f"under {name}.0)",
-            wrap(parent, module, lambda: nn.Sequential(module, dropout)),
-        )
+    target, target_name = edge(module, name, last=True)
+    rate = float(getattr(dropout, "p", 0.0))
+    change = Change(f"{target_name}.{AFTER}", kind_of(dropout), 0.0, rate, "module", "added", where)
+    plan.add(change, attach(target, AFTER, dropout))
 
 
 def attach_before(
     parent: nn.Module, prefix: str, module: nn.Module, dropout: nn.Module, where: str, plan: Plan
 ) -> None:
     """Plan ``dropout`` right before ``module`` (a linear layer)."""
-    children = list(parent.children())
-    index = next(i for i, child in enumerate(children) if child is module)
     name = full_name(prefix, child_name(parent, module))
-    label = f"added {dropout!r} {where}"
-    if isinstance(parent, nn.Sequential) and index > 0 and not has_state(children[index - 1]):
-        before = children[index - 1]
-        before_name = full_name(prefix, child_name(parent, before))
-        plan.add(
-            f"{label} (wrapped {before_name} as Sequential({before_name}, dropout))",
-            wrap(parent, before, lambda: nn.Sequential(before, dropout)),
-        )
-    elif isinstance(parent, nn.Sequential):
-        plan.add(
-            f"{label} (inserted into {prefix or 'the model'}: later indices shift by one)",
-            lambda: parent.insert(position_of(parent, module), dropout),
-        )
-    else:
-        plan.add(
-            f"{label} (wrapped {name} as Sequential(dropout, {name}): its parameters move "
-            f"under {name}.1)",
-            wrap(parent, module, lambda: nn.Sequential(dropout, module)),
-        )
+    target, target_name = edge(module, name, last=False)
+    rate = float(getattr(dropout, "p", 0.0))
+    change = Change(
+        f"{target_name}.{BEFORE}", kind_of(dropout), 0.0, rate, "module", "added", where
+    )
+    plan.add(change, attach(target, BEFORE, dropout))
 
 
 def setter(site: DropoutSite, rate: float) -> Callable[[], None]:
@@ -533,33 +621,3 @@ def config_setter(config: Any, name: str, rate: float) -> Callable[[], None]:
         setattr(config, name, rate)
 
     return action
-
-
-def position_of(parent: nn.Module, module: nn.Module) -> int:
-    return next(i for i, child in enumerate(parent.children()) if child is module)
-
-
-def wrap(
-    parent: nn.Module, module: nn.Module, build: Callable[[], nn.Module]
-) -> Callable[[], None]:
-    """An action replacing ``module`` in ``parent`` by ``build()``, found by identity when run."""
-
-    def action() -> None:
-        setattr(parent, child_name(parent, module), build())
-
-    return action
-
-
-def sites_before_norm(model: nn.Module, site_of: dict[int, Any], plan: Plan) -> None:
-    """Note existing dropout modules followed directly by a BatchNorm in a Sequential."""
-    for parent in model.modules():
-        if not isinstance(parent, nn.Sequential):
-            continue
-        children = list(parent.children())
-        for index, child in enumerate(children[:-1]):
-            following = children[index + 1]
-            if id(child) in site_of and isinstance(following, NORMS):
-                plan.report.notes.append(
-                    f"{site_of[id(child)].name} feeds a BatchNorm directly; move it after the "
-                    "BatchNorm (Li et al. 2019): left as it is"
-                )

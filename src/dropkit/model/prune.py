@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn.utils import prune as torch_prune
 
 from dropkit.functional.targeted import targeted_mask
+from dropkit.model._layers import NORMS, POOLS
 from dropkit.nn.concrete import ConcreteDropout
 from dropkit.nn.drop_block import DropBlock2d, DropBlock3d
 from dropkit.nn.drop_connect import DropConnect
@@ -31,12 +32,6 @@ ELEMENTWISE = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
     Dropout, SpatialDropout1d, SpatialDropout2d, SpatialDropout3d, DropBlock2d, DropBlock3d,
     DropPath, GaussianDropout, AlphaDropout, GaussianNoise, LockedDropout,
-)  # fmt: skip
-#: Pooling keeps channels and maps a constant channel to the same constant.
-POOLING = (
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
 )  # fmt: skip
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 WRAPPERS = (DropConnect, TargetedDropout, ConcreteDropout)
@@ -211,7 +206,7 @@ def _prune_units(
         else:
             between, consumer_name, consumer, spatial = plan
             _remove_units(layer, between, consumer, spatial, units, masks)
-            norms = tuple(n for n, m in between if isinstance(m, nn.modules.batchnorm._BatchNorm))
+            norms = tuple(n for n, m in between if isinstance(m, NORMS))
             shape_after = tuple(layer.weight.shape)
             trimmed = (*norms, consumer_name)
             return LayerPruning(name, "unit", shape_before, shape_after, 0.0, count, trimmed)
@@ -285,10 +280,10 @@ def _plan(
             if flattened or module.start_dim != 1 or module.end_dim != -1:
                 return None
             flattened = True
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        elif isinstance(module, NORMS):
             if module.num_features != units or flattened:
                 return None
-        elif not isinstance(module, (*ELEMENTWISE, *POOLING)):
+        elif not isinstance(module, (*ELEMENTWISE, *POOLS)):
             return None
         between.append((name, module))
     return None
@@ -310,7 +305,7 @@ def _remove_units(
     bias = layer.bias if layer.bias is not None else layer.weight.new_zeros(layer.weight.shape[0])
     value = bias.reshape(1, -1, *([1] * (layer.weight.dim() - 2)))
     for _, module in between:
-        if isinstance(module, (nn.Flatten, *POOLING)):
+        if isinstance(module, (nn.Flatten, *POOLS)):
             continue
         was_training = module.training
         value = module.eval()(value)
@@ -338,7 +333,7 @@ def _remove_units(
     else:
         layer.out_channels = kept
     for _, module in between:
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, NORMS):
             _cut_batch_norm(module, keep)
     if isinstance(consumer, nn.Linear):
         columns_kept = keep.repeat_interleave(spatial)

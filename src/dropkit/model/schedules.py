@@ -24,18 +24,20 @@ from typing import Any
 
 from torch import nn
 
-from dropkit._validation import check_positive_int, check_probability
-from dropkit.model.setting import Change, select_sites, write_rate
+from dropkit._validation import check_non_negative, check_positive_int, check_probability
+from dropkit.model._base_rates import base_rate
+from dropkit.model._pretrained import warn_refused_attention
+from dropkit.model.setting import Change, check_not_flattened, select_sites, write_rates
 
 __all__ = ["DropoutScheduler", "constant", "early", "late", "linear"]
 
 
-def check_step(step: int) -> int:
-    """A step count: an int >= 0."""
+def check_step(step: int, name: str = "step") -> int:
+    """A step count: an int >= 0 (``name`` is the argument named in the error)."""
     if isinstance(step, bool) or not isinstance(step, int):
-        raise TypeError(f"step must be an int >= 0, got {step!r}")
+        raise TypeError(f"{name} must be an int >= 0, got {step!r}")
     if step < 0:
-        raise ValueError(f"step must be an int >= 0, got {step!r}")
+        raise ValueError(f"{name} must be an int >= 0, got {step!r}")
     return step
 
 
@@ -149,7 +151,7 @@ class late:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", check_probability(self.p))
-        check_step(self.start)
+        check_step(self.start, "start")
 
     def __call__(self, step: int) -> float:
         return self.p if check_step(step) >= self.start else 0.0
@@ -161,14 +163,25 @@ class DropoutScheduler:
     Like a learning-rate scheduler: the rate for step 0 is written on construction, and each
     :meth:`step` advances the count and writes the next rate. Rates go through the same path as
     :func:`dropkit.set_dropout` (modules, attention floats read at call time, Hugging Face config
-    fields), to the sites matched on construction.
+    fields), to the sites matched on construction (without ``kinds``: activation dropout only, as
+    in :func:`dropkit.set_dropout`).
+
+    With ``relative=True`` the schedule gives a factor and each site gets its base rate times that
+    factor, as ``LambdaLR`` scales each group's initial learning rate: depth-linear drop-path
+    rates keep their shape (``kinds=["path"]`` with ``early(1.0, until=...)`` fades them all out
+    together). The base rates are recorded on construction (``base_rates``) and kept in
+    :meth:`state_dict`. An absolute schedule over drop-path sites whose rates differ raises
+    unless ``flatten=True``.
 
     Args:
         model: the model whose sites are set.
-        schedule: a callable from a step (int >= 0) to a rate in [0, 1], such as
-            :func:`dropkit.schedules.linear`.
-        kinds: only sites of these kinds; None for all (see :func:`dropkit.set_dropout`).
+        schedule: a callable from a step (int >= 0) to a rate in [0, 1] (a factor >= 0 with
+            ``relative=True``), such as :func:`dropkit.schedules.linear`.
+        kinds: only sites of these kinds; None for activation dropout (see
+            :func:`dropkit.set_dropout`).
         names: only sites matching these names; None for all.
+        relative: the schedule scales each site's base rate instead of giving the rate.
+        flatten: allow one absolute rate over drop-path sites whose rates differ.
 
     Example:
         >>> import torch
@@ -180,7 +193,12 @@ class DropoutScheduler:
         >>> scheduler.step(); net[1].p
         0.1
         >>> scheduler.state_dict()
-        {'step': 1, 'rate': 0.1}
+        {'step': 1, 'rate': 0.1, 'base_rates': [0.5]}
+        >>> encoder = dk.nn.TransformerEncoder(3, 8, 2, 16, drop_path=0.2)
+        >>> fade = dk.DropoutScheduler(encoder, dk.schedules.early(1.0, until=2), kinds=["path"],
+        ...                            relative=True)
+        >>> fade.step(); [layer.drop_path.p for layer in encoder.layers]
+        [0.0, 0.05, 0.1]
     """
 
     def __init__(
@@ -188,42 +206,82 @@ class DropoutScheduler:
         model: nn.Module,
         schedule: Callable[[int], float],
         *,
-        kinds: Iterable[str] | None = None,
+        kinds: Iterable[str] | str | None = None,
         names: Iterable[str] | None = None,
+        relative: bool = False,
+        flatten: bool = False,
     ) -> None:
         if not callable(schedule):
             raise TypeError(f"schedule must be a callable from step to rate, got {schedule!r}")
         self.model = model
         self.schedule = schedule
+        self.relative = relative
         self.sites = select_sites(model, kinds=kinds, names=names)
+        self.base_rates = [base_rate(site) for site in self.sites]
         self.last_step = 0
         self.rate = 0.0
         self.last_changes: list[Change] = []
-        self._apply()
+        self._warned = False
+        rate = self._rate_at(0)
+        if not relative and not flatten:
+            check_not_flattened(self.sites, rate)
+        self._write(0, rate)
 
-    def _apply(self) -> None:
-        rate = check_probability(self.schedule(self.last_step), "schedule(step)")
-        self.last_changes = write_rate(self.sites, rate)
+    def _rate_at(self, step: int) -> float:
+        """The schedule's value for ``step``, validated (a rate, or a factor whose products with
+        the base rates stay in [0, 1])."""
+        value = self.schedule(step)
+        if not self.relative:
+            return check_probability(value, "schedule(step)")
+        factor = check_non_negative(value, "schedule(step)")
+        for site, base in zip(self.sites, self.base_rates, strict=True):
+            if base * factor > 1.0:
+                raise ValueError(
+                    f"schedule(step) = {factor:g} at step {step} scales the base rate {base:g} "
+                    f"of {site.name} above 1"
+                )
+        return factor
+
+    def _write(self, step: int, rate: float) -> None:
+        if self.relative:
+            rates = [round(base * rate, 12) for base in self.base_rates]
+        else:
+            rates = [rate] * len(self.sites)
+        if not self._warned and any(rate > 0 for rate in rates):
+            self._warned = True  # once: a warning per step would drown the training log
+            named = [(s.name, s.kind, r) for s, r in zip(self.sites, rates, strict=True)]
+            warn_refused_attention(self.model, named, stacklevel=4)
+        self.last_changes = write_rates(self.sites, rates, keep_base=self.relative)
+        self.last_step = step
         self.rate = rate
 
     def step(self) -> None:
-        """Advance one step and write the schedule's rate for it."""
-        self.last_step += 1
-        self._apply()
+        """Advance one step and write the schedule's value for it (validated first: a bad value
+        raises and leaves the step count and rates as they were)."""
+        self._write(self.last_step + 1, self._rate_at(self.last_step + 1))
 
     def state_dict(self) -> dict[str, Any]:
-        """The step count and current rate (the schedule itself is code, not state)."""
-        return {"step": self.last_step, "rate": self.rate}
+        """The step count, the current rate (the factor when relative) and the base rates (the
+        schedule itself is code, not state)."""
+        return {"step": self.last_step, "rate": self.rate, "base_rates": list(self.base_rates)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Resume at the saved step: the schedule's rate for it is written at once."""
+        """Resume at the saved step (with the saved base rates): the schedule's value for it is
+        written at once."""
         if "step" not in state_dict:
             raise KeyError("state_dict has no 'step' entry")
-        self.last_step = check_step(state_dict["step"])
-        self._apply()
+        step = check_step(state_dict["step"], "state_dict['step']")
+        bases = state_dict.get("base_rates")
+        if bases is not None:
+            if len(bases) != len(self.sites):
+                raise ValueError(
+                    f"state_dict['base_rates'] has {len(bases)} rates for {len(self.sites)} sites"
+                )
+            self.base_rates = [check_probability(b, "state_dict['base_rates']") for b in bases]
+        self._write(step, self._rate_at(step))
 
     def __repr__(self) -> str:
         return (
             f"DropoutScheduler(schedule={self.schedule!r}, sites={len(self.sites)}, "
-            f"step={self.last_step}, rate={self.rate})"
+            f"step={self.last_step}, rate={self.rate}, relative={self.relative})"
         )

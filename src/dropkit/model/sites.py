@@ -21,7 +21,15 @@ TORCH_KINDS: dict[type[nn.Module], str] = {
 }
 
 #: Names of float attributes and config fields that hold a drop rate.
-RATE_NAME = re.compile(r"(dropout|pdrop|drop_prob|drop_rate|layerdrop)", re.IGNORECASE)
+RATE_NAME = re.compile(
+    r"(dropout|pdrop|drop_prob|drop_rate|drop_path|layerdrop|mask_time_prob|mask_feature_prob)",
+    re.IGNORECASE,
+)
+
+#: Kinds that change what a model computes rather than dropping activations: LayerDrop (whole
+#: layers), stochastic depth (whole residual branches) and SpecAugment-style masking of spans of
+#: audio features. :func:`dropkit.set_dropout` touches them only when named in ``kinds``.
+OPT_IN_KINDS = ("layer", "mask", "path")
 
 #: Words in an attribute's name that mark a rate applied outside the attention weights.
 NOT_ATTENTION_WORDS = frozenset(
@@ -60,7 +68,8 @@ class DropoutSite:
         name: the qualified name: the module's name for module sites, ``"<owner>.<attribute>"``
             for attribute sites, ``"config.<field>"`` for config fields.
         kind: what is dropped: ``"element"``, ``"spatial"``, ``"block"``, ``"path"``,
-            ``"attention"``, ``"embedding"``, ``"weight"``, ``"noise"``, ``"layer"`` (LayerDrop) ...
+            ``"attention"``, ``"embedding"``, ``"weight"``, ``"noise"``, ``"layer"`` (LayerDrop),
+            ``"mask"`` (SpecAugment masking of time steps or features) ...
         p: the current rate (the noise scale for ``GaussianNoise``).
         location: ``"module"``, ``"attribute"`` or ``"config"``.
         attribute: the attribute of ``owner`` that holds the rate.
@@ -95,10 +104,13 @@ def dropout_sites(model: nn.Module) -> list[DropoutSite]:
     and layer code read at call time (``nn.MultiheadAttention.dropout``, ``attention_dropout``,
     ``dropout_p`` ...), and Hugging Face config fields (``hidden_dropout_prob``,
     ``attention_probs_dropout_prob``, ``attn_pdrop``, ``classifier_dropout`` ...; fields set to
-    ``None`` are skipped). A dropout module or float inside an attention module (class name
-    containing "Attention"/"Attn", or an attribute named ``attn_*``/``attention_*``), other than
-    an output projection's dropout, has kind ``"attention"``: SDPA and flash attention read its
-    rate at call time, so the rate is what counts, not the module.
+    ``None`` are skipped; ``mask_time_prob`` / ``mask_feature_prob`` have kind ``"mask"``,
+    ``drop_path_rate`` kind ``"path"``). A dropout module or float inside an attention module
+    (class name containing "Attention"/"Attn", or an attribute named ``attn_*``/``attention_*``),
+    other than an output projection's dropout, has kind ``"attention"``: SDPA and flash attention
+    read its rate at call time, so the rate is what counts, not the module. Kinds follow where the
+    dropout acts: a sub-layer wrapper that holds an attention module and drops its output before
+    the residual add (T5's ``T5LayerSelfAttention.dropout``) is ``"element"``, not attention.
 
     Args:
         model: any ``nn.Module``.
@@ -234,6 +246,10 @@ def rate_kind(attribute: str, owner: nn.Module | None) -> str:
     lowered = attribute.lower()
     if "layerdrop" in lowered:
         return "layer"
+    if lowered.startswith("mask_") and lowered.endswith("_prob"):
+        return "mask"
+    if "drop_path" in lowered:
+        return "path"
     if owner is not None and is_attention_owner(owner, attribute):
         return "attention"
     if owner is None and ("attention" in lowered or "attn" in lowered):
@@ -248,11 +264,19 @@ def is_attention_owner(owner: nn.Module, attribute: str) -> bool:
         return False
     if any(word.startswith(("attn", "attention")) for word in words):
         return True
-    class_name = type(owner).__name__.lower()
+    if not is_attention_class(owner):
+        return False
+    # A wrapper holding the attention module itself drops the sub-layer's output (residual).
+    return not any(is_attention_class(child) for child in owner.children())
+
+
+def is_attention_class(module: nn.Module) -> bool:
+    """Whether ``module`` is an attention module, by type or class name."""
+    class_name = type(module).__name__.lower()
     return (
-        isinstance(owner, nn.MultiheadAttention)
+        isinstance(module, nn.MultiheadAttention)
         or "attention" in class_name
-        or ("attn" in class_name)
+        or "attn" in class_name
     )
 
 

@@ -7,6 +7,7 @@ import system in a subprocess, as if they were not installed.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import pkgutil
 import subprocess
@@ -46,9 +47,20 @@ def public_modules() -> list[str]:
         if info.name in ("dropkit.cli.__main__",):
             continue
         source = _source(info.name)
-        if source is not None and "__all__" in source:
+        if source is not None and _declares_all(source):
             names.append(info.name)
     return names
+
+
+def _declares_all(source: str) -> bool:
+    """True when the module assigns ``__all__`` at its top level."""
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
+            return True
+    return False
 
 
 def _source(name: str) -> str | None:

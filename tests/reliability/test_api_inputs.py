@@ -216,7 +216,7 @@ CASES = [
     # Model tooling.
     ("set_dropout model", lambda: dk.set_dropout(3, 0.1), TypeError, "model must be a torch.nn.Module, got int"),
     ("set_dropout kinds", lambda: dk.set_dropout(sequential(), 0.1, kinds=["nope"]), ValueError, "kinds has unknown kind 'nope'; known kinds are"),
-    ("set_dropout kinds str", lambda: dk.set_dropout(sequential(), 0.1, kinds="element"), TypeError, "kinds must be a list of strings, got the string 'element'"),
+    ("set_dropout kinds str", lambda: dk.set_dropout(sequential(), 0.1, kinds="element"), TypeError, "kinds must be a list of strings or 'all', got the string 'element'"),
     ("dropout_sites model", lambda: dk.dropout_sites("m"), TypeError, "model must be a torch.nn.Module, got str"),
     ("check model", lambda: dk.check("m", X2), TypeError, "model must be a torch.nn.Module, got str"),
     ("prune model", lambda: dk.prune(3), TypeError, "prune needs an nn.Module, got int"),

@@ -91,7 +91,7 @@ inline uint64_t pack_block(const uint32_t* words, uint32_t threshold) {
 
 // Returns (x * mask / (1 - p), mask bits); the bits tensor is empty unless write_mask.
 std::tuple<at::Tensor, at::Tensor> dropout_fused(
-    const at::Tensor& x, double p, int64_t seed, bool write_mask) {
+    const at::Tensor& x, double p, int64_t seed, bool write_mask, int64_t offset) {
   TORCH_CHECK(x.device().is_cpu(), "dropkit::dropout_fused expects a CPU tensor");
   TORCH_CHECK(p >= 0.0 && p < 1.0, "dropkit::dropout_fused expects 0 <= p < 1, got ", p);
   const at::Tensor input = x.contiguous();
@@ -103,7 +103,7 @@ std::tuple<at::Tensor, at::Tensor> dropout_fused(
   // Keep when the word is below threshold: P(keep) = threshold / 2^32 (1 - p to 2^-32).
   const double scaled = std::llround((1.0 - p) * 4294967296.0);
   const uint32_t threshold = static_cast<uint32_t>(std::min(scaled, 4294967295.0));
-  const uint64_t key = mix64(static_cast<uint64_t>(seed));
+  const uint64_t key = mix64(static_cast<uint64_t>(seed) ^ mix64(static_cast<uint64_t>(offset)));
   const double scale = 1.0 / (1.0 - p);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, input.scalar_type(), "dropkit_dropout_fused", [&] {
@@ -335,7 +335,7 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
 }  // namespace
 
 TORCH_LIBRARY(dropkit, m) {
-  m.def("dropout_fused(Tensor x, float p, int seed, bool write_mask) -> (Tensor, Tensor)");
+  m.def("dropout_fused(Tensor x, float p, int seed, bool write_mask, int offset=0) -> (Tensor, Tensor)");
   m.def("block_kept(Tensor seeds, int mask_maps, int[] spatial, int[] valid, int[] blocks) -> int");
   m.def(
       "block_drop(Tensor x, Tensor seeds, int[] valid, int[] blocks, bool shared, float scale) "

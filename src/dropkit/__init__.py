@@ -11,7 +11,7 @@ Example:
     torch.Size([4, 32])
 """
 
-from dropkit import functional, nn
+from dropkit import backends, functional, nn
 from dropkit.advisor import Diagnosis, TuneResult, diagnose, load_history, tune
 from dropkit.functional.drop_path import drop_path_residual
 from dropkit.model import (
@@ -88,6 +88,7 @@ __all__ = [
     "WeightDrop",
     "__version__",
     "apply_policy",
+    "backends",
     "check",
     "concrete_regularization",
     "depth_rates",

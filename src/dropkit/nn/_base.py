@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from dropkit._validation import check_dims, check_floating, check_probability
@@ -24,6 +25,15 @@ class RateModule(nn.Module):
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # under torch.fx.symbolic_trace the module is one leaf node, called at run time
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, torch.fx.Proxy):
+                tracer = value.tracer
+                path = tracer.path_of_module(self)  # type: ignore[attr-defined]
+                return tracer.create_proxy("call_module", path, args, kwargs)
+        return super().__call__(*args, **kwargs)
 
     @property
     def p(self) -> float:

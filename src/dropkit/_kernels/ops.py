@@ -90,6 +90,35 @@ def _dropout_fake(x: Tensor, p: float, seed: Tensor) -> Tensor:
     return _empty_like(x)
 
 
+# --- dropkit::keep_mask ---------------------------------------------------------------------
+
+
+@torch.library.custom_op("dropkit::keep_mask", mutates_args=())
+def keep_mask_op(seed: Tensor, shape: list[int], p: float, device: torch.device) -> Tensor:
+    """The boolean keep mask of ``shape`` for ``seed`` (:func:`philox.keep_mask`)."""
+    return philox.keep_mask(shape, p, seed, device=device)
+
+
+@keep_mask_op.register_fake
+def _keep_mask_fake(seed: Tensor, shape: list[int], p: float, device: torch.device) -> Tensor:
+    return torch.empty(shape, dtype=torch.bool, device=device)
+
+
+@keep_mask_op.register_vmap
+def _keep_mask_vmap(
+    info: Any, in_dims: tuple[Any, ...], seed: Tensor, shape: list[int], p: float, device: Any
+) -> tuple[Tensor, int | None]:
+    if in_dims[0] is None:  # randomness="same": one mask for every sample
+        return keep_mask_op(seed, shape, p, device), None
+    masks = [keep_mask_op(one, shape, p, device) for one in seed.movedim(in_dims[0], 0)]
+    return torch.stack(masks), 0
+
+
+def keep_mask(shape: Sequence[int], p: float, seed: Tensor, device: torch.device) -> Tensor:
+    """The keep mask of ``shape`` for ``seed`` (one per sample under vmap's "different")."""
+    return keep_mask_op(seed, list(shape), p, device)
+
+
 # --- dropkit::mask_scale ---------------------------------------------------------------------
 
 
@@ -181,7 +210,7 @@ def _per_sample(
     """Apply ``call`` to each sample of the batched arguments and stack the results."""
 
     def pick(arg: Any, dim: int | None, index: int) -> Any:
-        return arg if dim is None else arg.select(dim, index)
+        return arg.select(dim, index) if isinstance(arg, Tensor) and dim is not None else arg
 
     outputs = [
         call(*(pick(arg, dim, index) for arg, dim in zip(args, in_dims, strict=True)))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from dropkit._kernels import philox
+from dropkit._kernels import ops
 from dropkit._kernels.seeds import draw_seed
 from dropkit._validation import (
     check_choice,
@@ -127,9 +127,9 @@ def drop_path_residual(
     scale = 1.0 / (1.0 - p)
     seed = draw_seed(x.device, generator)  # as drop_path draws its decisions
     if mode == "batch":
-        kept = philox.keep_mask((1,) * x.dim(), p, seed, device=x.device)
+        kept = ops.keep_mask((1,) * x.dim(), p, seed, x.device)
         return x + _checked(branch(x), x) * scale if bool(kept) else x.clone()
-    keep = philox.keep_mask((x.shape[0],) + (1,) * (x.dim() - 1), p, seed, device=x.device)
+    keep = ops.keep_mask((x.shape[0],) + (1,) * (x.dim() - 1), p, seed, x.device)
     keep = keep.view(-1)
     index = keep.nonzero().squeeze(1)
     if index.numel() == 0:

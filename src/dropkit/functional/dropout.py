@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from dropkit._kernels import ops, philox
+from dropkit._kernels import ops
 from dropkit._kernels.masks import zeros_with_zero_gradient
 from dropkit._kernels.seeds import draw_seed
 from dropkit._validation import check_floating, check_generator, check_probability, normalize_dims
@@ -73,5 +73,5 @@ def dropout(
     mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
     if mask_shape == list(x.shape):
         return ops.seeded_dropout(x, p, seed)
-    keep = philox.keep_mask(mask_shape, p, seed, device=x.device)
+    keep = ops.keep_mask(mask_shape, p, seed, x.device)
     return ops.masked_scale(x, keep, 1.0 / (1.0 - p))

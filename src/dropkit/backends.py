@@ -70,6 +70,9 @@ def _environment_defaults() -> Settings:
 
 _lock = threading.Lock()
 _settings = _environment_defaults()
+#: With ``TRITON_INTERPRET=1`` Triton kernels run on CPU tensors (slowly): a forced ``"triton"``
+#: then serves CPU tensors too, which is how the Triton path is tested without a GPU.
+_TRITON_ON_CPU = os.environ.get("TRITON_INTERPRET", "0").strip() == "1"
 
 
 def settings() -> Settings:
@@ -184,6 +187,8 @@ def selected(x: Tensor) -> str:
     """The backend an op on ``x`` uses now: ``"cpu"``, ``"triton"`` or ``"reference"``."""
     current = _settings
     native = _native(x)
+    if current.forced == "triton" and _TRITON_ON_CPU and x.device.type == "cpu":
+        native = "triton"
     if current.forced is not None:
         if current.forced == "reference" or native != current.forced:
             return "reference"

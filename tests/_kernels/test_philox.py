@@ -157,7 +157,7 @@ def layouts(x):
 def test_kernel_layouts_give_the_same_values_in_the_input_format(dtype):
     from dropkit._kernels import cpu
 
-    x = torch.randn(2, 6, 9, 11).to(dtype)
+    x = torch.randn(2, 70, 9, 11).to(dtype)  # more channels and positions than one tile
     expected = cpu.dropout_with_seed(x, 0.4, 7, 1)
     keep = keep_mask(x.shape, 0.4, 7, 1)
     assert torch.equal(expected, torch.where(keep, x * (1 / 0.6), torch.zeros((), dtype=dtype)))
@@ -233,3 +233,20 @@ def test_consecutive_seeds_and_offsets_are_independent():
         first = keep_mask((n,), 0.5, a[0], a[1]).double()
         second = keep_mask((n,), 0.5, b[0], b[1]).double()
         assert abs((first * second).mean().item() - 0.25) < bound, (a, b)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_kernel_rounds_every_half_precision_value_as_torch_does(dtype):
+    # all 65536 bit patterns: normals, subnormals, infinities, NaNs, both zeros
+    from dropkit._kernels import cpu
+
+    x = torch.arange(65536, dtype=torch.int32).to(torch.int16).view(dtype)
+    for p in (1e-9, 0.3):
+        keep = keep_mask(x.shape, p, 5)
+        expected = torch.where(keep, x * (1 / (1 - p)), torch.zeros((), dtype=dtype))
+        out = cpu.dropout_with_seed(x, p, 5)
+        same = (out.view(torch.int16) == expected.view(torch.int16)) | (
+            out.isnan() & expected.isnan()
+        )
+        assert bool(same.all()), int((~same).sum())

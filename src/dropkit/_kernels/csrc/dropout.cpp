@@ -149,7 +149,7 @@ inline void interleave(const Lanes32& c0, const Lanes32& c1, const Lanes32& c2, 
   std::memcpy(words, out, sizeof(out));
 }
 
-// The words of the 64 elements starting at logical index `base` (a multiple of 64).
+// The words of the 64 elements starting at logical index `base` (a multiple of 4).
 inline void random_block(uint32_t* words, int64_t base, const Stream& s) {
   for (int batch = 0; batch < kBlock / (4 * kLanes); ++batch) {
     Lanes32 c0, c1, c2, c3;
@@ -227,21 +227,52 @@ struct Element<c10::BFloat16> {
   }
 };
 
-#if defined(__FLT16_MAX__) && (defined(__F16C__) || defined(__AVX512FP16__))
 template <>
 struct Element<c10::Half> {
   using math = float;
-  static float load(const c10::Half* p) {
-    _Float16 h;
-    std::memcpy(&h, p, 2);
-    return static_cast<float>(h);
+  static float from_bits(uint32_t u) {
+    float v;
+    std::memcpy(&v, &u, 4);
+    return v;
   }
+  static uint32_t to_bits(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return u;
+  }
+  // Exact half -> float with integer and float operations only (vectorisable).
+  static float load(const c10::Half* p) {
+    uint16_t half;
+    std::memcpy(&half, p, 2);
+    const uint32_t magnitude = static_cast<uint32_t>(half & 0x7FFFU) << 13;
+    const uint32_t exponent = magnitude & (0x7C00U << 13);
+    const uint32_t normal = magnitude + ((127U - 15U) << 23);
+    const uint32_t special = normal + ((128U - 16U) << 23);  // infinity and NaN
+    // zero and subnormals: renormalise through a float subtraction
+    const float tiny = from_bits(normal + (1U << 23)) - from_bits(113U << 23);
+    const uint32_t bits = exponent == (0x7C00U << 13) ? special
+                          : exponent == 0              ? to_bits(tiny)
+                                                       : normal;
+    return from_bits(bits | (static_cast<uint32_t>(half & 0x8000U) << 16));
+  }
+  // float -> half rounding to nearest even, NaN to 0x7E00 (as c10's conversion).
   static void store(c10::Half* p, float v) {
-    const _Float16 h = static_cast<_Float16>(v);
-    std::memcpy(p, &h, 2);
+    const uint32_t u = to_bits(v);
+    const uint32_t sign = (u >> 16) & 0x8000U;
+    const uint32_t magnitude = u & 0x7FFFFFFFU;
+    const uint32_t large = magnitude > (255U << 23) ? 0x7E00U : 0x7C00U;
+    const float denormal_magic = from_bits(((127U - 15U) + (23U - 10U) + 1U) << 23);
+    const uint32_t small =
+        to_bits(from_bits(magnitude) + denormal_magic) - to_bits(denormal_magic);
+    const uint32_t odd = (magnitude >> 13) & 1U;
+    const uint32_t normal = (magnitude + ((15U - 127U) << 23) + 0xFFFU + odd) >> 13;
+    const uint32_t bits = magnitude >= ((127U + 16U) << 23) ? large
+                          : magnitude < (113U << 23)        ? small
+                                                            : normal;
+    const uint16_t half = static_cast<uint16_t>(bits | sign);
+    std::memcpy(p, &half, 2);
   }
 };
-#endif
 
 // ys[j * out_step] = words[j] < threshold ? xs[j * in_step] * factor : 0, for j < count.
 template <typename T, bool kUnit>
@@ -433,6 +464,59 @@ void write_mask_words(uint64_t* bits, int64_t n, const Stream& s, uint32_t thres
   });
 }
 
+// Dropout where the memory-innermost dim is not the logical one but the next dim out is (the
+// channel dim of a channels_last tensor, a transposed matrix): tiles of kTile positions of that
+// next dim by up to kBlock of the inner dim. For each inner position the tile's kTile logical
+// indices are consecutive, so one random_block (from the counter below them) covers them all.
+constexpr int64_t kTile = kBlock - 4;
+
+inline bool tiles_apply(const Walk& w) {
+  return w.dims >= 2 && w.logical[w.dims - 1] != 1 && w.logical[w.dims - 2] == 1;
+}
+
+template <typename T>
+void dropout_tiled(const T* src, T* dst, const Walk& w, const Stream& s, uint32_t threshold,
+                   typename Element<T>::math factor) {
+  const int inner = w.dims - 1;
+  const int across = w.dims - 2;
+  const int64_t length = w.size[inner];
+  const int64_t width = w.size[across];
+  const int64_t tiles = (width + kTile - 1) / kTile;
+  Walk outer = w;  // the dims outside `across`, with `across` as the run dim
+  outer.dims = across + 1;
+  outer.runs = w.runs / width;
+  const int64_t grain = std::max<int64_t>(1, 16384 / (kTile * length));
+  at::parallel_for(0, outer.runs * tiles, grain, [&](int64_t begin, int64_t end) {
+    alignas(64) uint32_t words[kBlock][kBlock];  // [inner position][tile position]
+    alignas(64) uint32_t column[kBlock];
+    for (int64_t task = begin; task < end; ++task) {
+      const Run r = run_start(outer, task / tiles);
+      const int64_t first = (task % tiles) * kTile;
+      const int64_t count = std::min(kTile, width - first);
+      for (int64_t chunk = 0; chunk < length; chunk += kBlock) {
+        const int64_t depth = std::min(kBlock, length - chunk);
+        for (int64_t k = 0; k < depth; ++k) {
+          const int64_t start = r.logical + first + (chunk + k) * w.logical[inner];
+          const int64_t base = start & ~int64_t{3};
+          random_block(words[k], base, s);
+          if (start != base) std::memmove(words[k], words[k] + (start - base), 4 * count);
+        }
+        for (int64_t j = 0; j < count; ++j) {
+          for (int64_t k = 0; k < depth; ++k) column[k] = words[k][j];
+          const T* xs = src + r.in + (first + j) * w.in[across] + chunk * w.in[inner];
+          T* ys = dst + r.out + (first + j) * w.out[across] + chunk * w.out[inner];
+          if (w.in[inner] == 1 && w.out[inner] == 1) {
+            apply_words<T, true>(xs, 1, ys, 1, column, depth, threshold, factor);
+          } else {
+            apply_words<T, false>(xs, w.in[inner], ys, w.out[inner], column, depth, threshold,
+                                  factor);
+          }
+        }
+      }
+    }
+  });
+}
+
 // Returns (x * mask / (1 - p), mask bits); the bits tensor is empty unless write_mask.
 std::tuple<at::Tensor, at::Tensor> dropout_fused(const at::Tensor& x, double p, int64_t seed,
                                                  bool write_mask, int64_t offset) {
@@ -457,6 +541,10 @@ std::tuple<at::Tensor, at::Tensor> dropout_fused(const at::Tensor& x, double p, 
         const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
         const math factor = static_cast<math>(scale);
+        if (tiles_apply(walk)) {
+          dropout_tiled<scalar_t>(src, dst, walk, stream, threshold, factor);
+          return;
+        }
         for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
           dropout_run<scalar_t>(src, dst, walk, r, first, count, stream, threshold, factor);
         });

@@ -32,10 +32,13 @@ namespace {
 
 constexpr int64_t kBlock = 64;                // elements per mask word and per Philox batch
 #if defined(__AVX512F__)
-constexpr int kLanes = 16;  // independent Philox counters per vector
+constexpr int kLanes = 8;  // 64-bit lanes per vector, one Philox counter each
+#elif defined(__AVX2__)
+constexpr int kLanes = 4;
 #else
-constexpr int kLanes = 8;
+constexpr int kLanes = 2;  // SSE2, NEON
 #endif
+constexpr int kGather = 16;  // arbitrary indices handled at once by random_gather
 constexpr uint32_t kRoundA = 0xD2511F53U;     // multiplies counter word 0
 constexpr uint32_t kRoundB = 0xCD9E8D57U;     // multiplies counter word 2
 constexpr uint32_t kKeyA = 0x9E3779B9U;       // added to key word 0 between rounds
@@ -53,126 +56,102 @@ Stream make_stream(int64_t seed, int64_t offset) {
           static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)};
 }
 
-// kLanes 32-bit lanes, and the same bytes seen as 64-bit lanes (GCC/Clang vector extensions:
-// each operator below is one vector instruction where the target has them).
-typedef uint32_t Lanes32 __attribute__((vector_size(4 * kLanes)));
-typedef uint64_t Lanes64 __attribute__((vector_size(4 * kLanes)));
+// kLanes 64-bit lanes (GCC/Clang vector extensions: each operator below is one vector
+// instruction where the target has them). A counter word lives in the low half of a lane; the
+// high half may hold garbage, which the multiplies ignore and the output drops.
+typedef uint64_t Lanes __attribute__((vector_size(8 * kLanes)));
 #if defined(__clang__)
 #define DROPKIT_SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #else
-#define DROPKIT_SHUFFLE(a, b, ...) __builtin_shuffle(a, b, decltype(a){__VA_ARGS__})
+#define DROPKIT_SHUFFLE(a, b, ...) __builtin_shuffle(a, b, Lanes{__VA_ARGS__})
 #endif
+constexpr int kBatches = kBlock / 4 / kLanes;  // vectors of counters per 64 elements
 
-// The high and low words of the 32 x 32 -> 64-bit products c * constant, lane by lane: even
-// lanes are multiplied in place as 64-bit lanes, odd lanes after a shift down.
-// The 64-bit products of the low halves of 64-bit lanes with `constant` (< 2^32).
-inline Lanes64 multiply_low_halves(Lanes64 wide, uint64_t constant) {
+// The 64-bit products of the low halves of the lanes with `constant` (< 2^32): the unsigned
+// even-lane multiply, one instruction on x86.
+inline Lanes multiply(Lanes wide, uint64_t constant) {
 #if defined(__AVX512F__)
-  static_assert(kLanes == 16);
-  return reinterpret_cast<Lanes64>(
+  return reinterpret_cast<Lanes>(
       _mm512_mul_epu32(reinterpret_cast<__m512i>(wide), _mm512_set1_epi64(constant)));
 #elif defined(__AVX2__)
-  static_assert(kLanes == 8);
-  return reinterpret_cast<Lanes64>(_mm256_mul_epu32(
+  return reinterpret_cast<Lanes>(_mm256_mul_epu32(
       reinterpret_cast<__m256i>(wide), _mm256_set1_epi64x(static_cast<int64_t>(constant))));
 #else
   return (wide & 0xFFFFFFFFULL) * constant;
 #endif
 }
 
-inline void multiply(Lanes32 c, uint64_t constant, Lanes32& high, Lanes32& low) {
-  const Lanes64 wide = reinterpret_cast<Lanes64&>(c);
-  const Lanes64 even = multiply_low_halves(wide, constant);
-  const Lanes64 odd = multiply_low_halves(wide >> 32, constant);
-  const Lanes64 high64 = (even >> 32) | (odd & 0xFFFFFFFF00000000ULL);
-  const Lanes64 low64 = (even & 0xFFFFFFFFULL) | (odd << 32);
-  high = reinterpret_cast<const Lanes32&>(high64);
-  low = reinterpret_cast<const Lanes32&>(low64);
-}
-
-// Ten Philox rounds on kLanes independent counters, in place.
-inline void philox_rounds(Lanes32& c0, Lanes32& c1, Lanes32& c2, Lanes32& c3, const Stream& s) {
+// Ten Philox rounds on kBatches x kLanes independent counters, in place.
+inline void philox_rounds(Lanes* c0, Lanes* c1, Lanes* c2, Lanes* c3, int batches,
+                          const Stream& s) {
   uint32_t key0 = s.key0;
   uint32_t key1 = s.key1;
   for (int round = 0; round < 10; ++round) {
-    Lanes32 high_a, low_a, high_b, low_b;
-    multiply(c0, kRoundA, high_a, low_a);
-    multiply(c2, kRoundB, high_b, low_b);
-    c0 = high_b ^ c1 ^ key0;
-    c2 = high_a ^ c3 ^ key1;
-    c1 = low_b;
-    c3 = low_a;
+    for (int b = 0; b < batches; ++b) {
+      const Lanes product_a = multiply(c0[b], kRoundA);
+      const Lanes product_b = multiply(c2[b], kRoundB);
+      c0[b] = (product_b >> 32) ^ c1[b] ^ static_cast<uint64_t>(key0);
+      c2[b] = (product_a >> 32) ^ c3[b] ^ static_cast<uint64_t>(key1);
+      c1[b] = product_b;
+      c3[b] = product_a;
+    }
     key0 += kKeyA;
     key1 += kKeyB;
   }
 }
 
-// The counters of kLanes groups starting at `first` in stream s.
-inline void start_counters(uint64_t first, const Stream& s, Lanes32& c0, Lanes32& c1,
-                           Lanes32& c2, Lanes32& c3) {
-  for (int j = 0; j < kLanes; ++j) {
-    const uint64_t group = first + static_cast<uint64_t>(j);
-    c0[j] = static_cast<uint32_t>(group);
-    c1[j] = static_cast<uint32_t>(group >> 32);
-  }
-  c2 = Lanes32{} + s.offset0;
-  c3 = Lanes32{} + s.offset1;
-}
-
-// words[4 j + k] = c_k[j] for the kLanes counters: interleave words 0 and 1, words 2 and 3,
-// then the pairs.
-inline void interleave(const Lanes32& c0, const Lanes32& c1, const Lanes32& c2, const Lanes32& c3,
-                       uint32_t* words) {
-  const auto pairs = [](Lanes32 a) { return reinterpret_cast<Lanes64&>(a); };
-#if defined(__AVX512F__)
-  const Lanes32 low01 = DROPKIT_SHUFFLE(c0, c1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const Lanes32 high01 =
-      DROPKIT_SHUFFLE(c0, c1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const Lanes32 low23 = DROPKIT_SHUFFLE(c2, c3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const Lanes32 high23 =
-      DROPKIT_SHUFFLE(c2, c3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const Lanes64 out[4] = {
-      DROPKIT_SHUFFLE(pairs(low01), pairs(low23), 0, 8, 1, 9, 2, 10, 3, 11),
-      DROPKIT_SHUFFLE(pairs(low01), pairs(low23), 4, 12, 5, 13, 6, 14, 7, 15),
-      DROPKIT_SHUFFLE(pairs(high01), pairs(high23), 0, 8, 1, 9, 2, 10, 3, 11),
-      DROPKIT_SHUFFLE(pairs(high01), pairs(high23), 4, 12, 5, 13, 6, 14, 7, 15)};
-#else
-  const Lanes32 low01 = DROPKIT_SHUFFLE(c0, c1, 0, 8, 1, 9, 2, 10, 3, 11);
-  const Lanes32 high01 = DROPKIT_SHUFFLE(c0, c1, 4, 12, 5, 13, 6, 14, 7, 15);
-  const Lanes32 low23 = DROPKIT_SHUFFLE(c2, c3, 0, 8, 1, 9, 2, 10, 3, 11);
-  const Lanes32 high23 = DROPKIT_SHUFFLE(c2, c3, 4, 12, 5, 13, 6, 14, 7, 15);
-  const Lanes64 out[4] = {DROPKIT_SHUFFLE(pairs(low01), pairs(low23), 0, 4, 1, 5),
-                          DROPKIT_SHUFFLE(pairs(low01), pairs(low23), 2, 6, 3, 7),
-                          DROPKIT_SHUFFLE(pairs(high01), pairs(high23), 0, 4, 1, 5),
-                          DROPKIT_SHUFFLE(pairs(high01), pairs(high23), 2, 6, 3, 7)};
-#endif
-  std::memcpy(words, out, sizeof(out));
-}
-
-// The words of the 64 elements starting at logical index `base` (a multiple of 4).
+// The words of the 64 elements starting at logical index `base` (a multiple of 4): element
+// base + 4 j + k takes word k of counter base / 4 + j.
 inline void random_block(uint32_t* words, int64_t base, const Stream& s) {
-  for (int batch = 0; batch < kBlock / (4 * kLanes); ++batch) {
-    Lanes32 c0, c1, c2, c3;
-    start_counters(static_cast<uint64_t>(base) / 4 + batch * kLanes, s, c0, c1, c2, c3);
-    philox_rounds(c0, c1, c2, c3, s);
-    interleave(c0, c1, c2, c3, words + 4 * kLanes * batch);
+  Lanes c0[kBatches], c1[kBatches], c2[kBatches], c3[kBatches];
+  const auto first = static_cast<uint64_t>(base) / 4;
+  for (int b = 0; b < kBatches; ++b) {
+    for (int j = 0; j < kLanes; ++j) {
+      const uint64_t group = first + static_cast<uint64_t>(b * kLanes + j);
+      c0[b][j] = group & 0xFFFFFFFFULL;
+      c1[b][j] = group >> 32;
+    }
+    c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
+    c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+  }
+  philox_rounds(c0, c1, c2, c3, kBatches, s);
+  for (int b = 0; b < kBatches; ++b) {
+    // pairs (word 0, word 1) and (word 2, word 3) per counter, then the pairs interleaved
+    const Lanes low = (c0[b] & 0xFFFFFFFFULL) | (c1[b] << 32);
+    const Lanes high = (c2[b] & 0xFFFFFFFFULL) | (c3[b] << 32);
+#if defined(__AVX512F__)
+    const Lanes out[2] = {DROPKIT_SHUFFLE(low, high, 0, 8, 1, 9, 2, 10, 3, 11),
+                          DROPKIT_SHUFFLE(low, high, 4, 12, 5, 13, 6, 14, 7, 15)};
+#elif defined(__AVX2__)
+    const Lanes out[2] = {DROPKIT_SHUFFLE(low, high, 0, 4, 1, 5),
+                          DROPKIT_SHUFFLE(low, high, 2, 6, 3, 7)};
+#else
+    const Lanes out[2] = {DROPKIT_SHUFFLE(low, high, 0, 2), DROPKIT_SHUFFLE(low, high, 1, 3)};
+#endif
+    std::memcpy(words + 4 * kLanes * b, out, sizeof(out));
   }
 }
 
-// The words of kLanes arbitrary logical indices (one Philox call each, one word kept).
+// The words of kGather arbitrary logical indices (one Philox counter each, one word kept).
 inline void random_gather(uint32_t* words, const int64_t* index, const Stream& s) {
-  Lanes32 c0, c1;
-  for (int j = 0; j < kLanes; ++j) {
-    const uint64_t group = static_cast<uint64_t>(index[j]) / 4;
-    c0[j] = static_cast<uint32_t>(group);
-    c1[j] = static_cast<uint32_t>(group >> 32);
+  constexpr int batches = kGather / kLanes;
+  Lanes c0[batches], c1[batches], c2[batches], c3[batches];
+  for (int b = 0; b < batches; ++b) {
+    for (int j = 0; j < kLanes; ++j) {
+      const uint64_t group = static_cast<uint64_t>(index[b * kLanes + j]) / 4;
+      c0[b][j] = group & 0xFFFFFFFFULL;
+      c1[b][j] = group >> 32;
+    }
+    c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
+    c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
   }
-  Lanes32 c2 = Lanes32{} + s.offset0;
-  Lanes32 c3 = Lanes32{} + s.offset1;
-  philox_rounds(c0, c1, c2, c3, s);
-  for (int j = 0; j < kLanes; ++j) {
-    const int64_t word = index[j] & 3;
-    words[j] = word == 0 ? c0[j] : word == 1 ? c1[j] : word == 2 ? c2[j] : c3[j];
+  philox_rounds(c0, c1, c2, c3, batches, s);
+  for (int b = 0; b < batches; ++b) {
+    for (int j = 0; j < kLanes; ++j) {
+      const int64_t word = index[b * kLanes + j] & 3;
+      const uint64_t value = word == 0 ? c0[b][j] : word == 1 ? c1[b][j] : word == 2 ? c2[b][j] : c3[b][j];
+      words[b * kLanes + j] = static_cast<uint32_t>(value);
+    }
   }
 }
 
@@ -436,10 +415,10 @@ void dropout_run(const T* src, T* dst, const Walk& w, const Run& r, int64_t firs
       j += count;
     }
   } else {
-    alignas(64) int64_t index[kLanes];
-    for (int64_t j = first; j < first + length; j += kLanes) {
-      const int64_t count = std::min<int64_t>(kLanes, first + length - j);
-      for (int k = 0; k < kLanes; ++k) {
+    alignas(64) int64_t index[kGather];
+    for (int64_t j = first; j < first + length; j += kGather) {
+      const int64_t count = std::min<int64_t>(kGather, first + length - j);
+      for (int k = 0; k < kGather; ++k) {
         index[k] = r.logical + (j + std::min<int64_t>(k, count - 1)) * step;
       }
       random_gather(words, index, s);

@@ -51,18 +51,19 @@ def _rounds(
     c0: Tensor, c1: Tensor, c2: Tensor, c3: Tensor, k0: Tensor | int, k1: Tensor | int
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     # A product of two uint32 values fits 64 bits; PyTorch's int64 multiply keeps it modulo
-    # 2**64, so its bits 32-63 are the high word (the known-answer tests check this).
+    # 2**64, so its bits 32-63 are the high word (the known-answer tests check this). Words
+    # carry garbage above bit 31 between rounds; only the multiplied ones and the results are
+    # masked.
     for round_index in range(ROUNDS):
         if round_index:
             k0 = (k0 + KEY_A) & WORD
             k1 = (k1 + KEY_B) & WORD
-        product_a = c0 * ROUND_A
-        product_b = c2 * ROUND_B
-        c0 = (product_b >> 32).bitwise_xor_(c1).bitwise_xor_(k0).bitwise_and_(WORD)
-        c2 = (product_a >> 32).bitwise_xor_(c3).bitwise_xor_(k1).bitwise_and_(WORD)
-        c1 = product_b.bitwise_and_(WORD)
-        c3 = product_a.bitwise_and_(WORD)
-    return c0, c1, c2, c3
+        product_a = (c0 & WORD).mul_(ROUND_A)
+        product_b = (c2 & WORD).mul_(ROUND_B)
+        c0 = (product_b >> 32).bitwise_xor_(c1).bitwise_xor_(k0)
+        c2 = (product_a >> 32).bitwise_xor_(c3).bitwise_xor_(k1)
+        c1, c3 = product_b, product_a
+    return c0 & WORD, c1 & WORD, c2 & WORD, c3 & WORD
 
 
 def philox_4x32_10(counter: Tensor, key: Tensor) -> Tensor:

@@ -75,3 +75,43 @@ def test_per_sample_gradients_through_dropout_module():
     assert per_sample["0.weight"].shape == (5, 16, 8)
     assert not all(torch.equal(dropped[0], row) for row in dropped)  # a mask per sample
     assert 0.2 < dropped.double().mean().item() < 0.8
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_gradcheck_with_forward_ad_and_batched_gradients(name):
+    # as PyTorch's OpInfo gradient checks for dropout: reverse, forward and batched reverse
+    # gradients (batched forward gradients would draw inside vmap, which its OpInfo skips too)
+    function = FUNCTIONS[name]
+
+    def seeded(t):
+        return _with_seed(function, t)
+
+    x = torch.randn(2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(seeded, (x,), check_forward_ad=True)
+    assert torch.autograd.gradcheck(seeded, (x,), check_batched_grad=True)
+
+
+def _with_seed(function, t):
+    state = torch.get_rng_state()
+    torch.manual_seed(8)
+    try:
+        return function(t)
+    finally:
+        torch.set_rng_state(state)
+
+
+@pytest.mark.parametrize("shape", [(5,), (5, 5), (5, 5, 5)])
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("training", [True, False])
+def test_opinfo_dropout_samples(shape, p, training):
+    # PyTorch's dropout OpInfo samples: small shapes, p in {0, 0.5, 1}, training on and off
+    x = torch.randn(shape).add_(3)
+    y = dk.functional.dropout(x, p, training)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    if not training or p == 0.0:
+        assert y is x
+    elif p == 1.0:
+        assert not y.any()
+    else:
+        kept = y != 0
+        assert torch.allclose(y[kept], x[kept] * 2)

@@ -3,8 +3,8 @@
 DropBlock's seed rate gamma is small (about 0.003 for p = 0.1 and 7x7 blocks on 56x56 maps), so
 instead of a Bernoulli draw per position followed by a max-pool over the whole tensor, the seeds
 are drawn as a Bernoulli process by geometric gaps (the same distribution, exactly), and each
-seed's block is written by index. The positions are drawn from a generator seeded with the op's
-seed, so backward keeps only that 8-byte seed and draws the same positions again.
+seed's block is written by index. The positions come from the Philox words of the op's seed, so
+backward keeps only that 8-byte seed and computes the same positions again.
 
 With the compiled CPU kernel (:mod:`dropkit._kernels.build`) the blocks are applied in two
 passes over the feature maps, each parallel over maps: the first counts the cells the blocks
@@ -31,12 +31,20 @@ _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
 def bernoulli_positions(
-    count: int, rate: float, device: torch.device, generator: torch.Generator | None = None
+    count: int,
+    rate: float,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    *,
+    seed: Tensor | None = None,
 ) -> Tensor:
     """Sorted positions in ``range(count)`` each chosen independently with probability ``rate``.
 
     The gaps between successive chosen positions of a Bernoulli process are geometric:
     ``floor(log(1 - U) / log(1 - rate))`` failures before each success, for uniform ``U``.
+    With ``seed``, the uniforms are the Philox words of that seed (stream ``k + 1`` for the
+    ``k``-th batch of draws), so the positions are a function of the seed alone; otherwise they
+    are drawn from ``generator``.
     """
     if count == 0 or rate <= 0.0:
         return torch.empty(0, dtype=torch.int64, device=device)
@@ -45,10 +53,14 @@ def bernoulli_positions(
     log_miss = math.log1p(-rate)
     expected = count * rate
     draws = int(expected + 6.0 * math.sqrt(expected) + 16)
-    chunks = []
+    chunks: list[Tensor] = []
     last = -1
     while True:
-        uniform = torch.rand(draws, dtype=torch.float64, device=device, generator=generator)
+        if seed is not None:
+            words = philox.random_words(draws, seed, len(chunks) + 1, device=device)
+            uniform = words.to(torch.float64).add_(0.5).mul_(2.0**-32)
+        else:
+            uniform = torch.rand(draws, dtype=torch.float64, device=device, generator=generator)
         gaps = torch.floor(torch.log1p(-uniform) / log_miss).clamp_(max=count)
         positions = gaps.to(torch.int64).add_(1).cumsum_(0).add_(last)
         chunks.append(positions)
@@ -103,8 +115,8 @@ def drop_block_with_seed(
     """DropBlock of ``(N, C, *spatial)`` ``x``: the blocks of seeds drawn from ``seed``, scaled.
 
     The block seeds are a function of ``seed`` alone: on CPU, when they are sparse
-    (``gamma * block area <= 1``), by geometric gaps from a generator seeded with it; otherwise
-    by :func:`dropkit._kernels.philox.keep_mask` over the seed grid. So backward, given the same
+    (``gamma * block area <= 1``), by geometric gaps from its Philox words; otherwise by
+    :func:`dropkit._kernels.philox.keep_mask` over the seed grid. So backward, given the same
     seed, rebuilds the same blocks, and the compiled kernel and the pure-PyTorch path agree.
     """
     spatial = tuple(x.shape[2:])
@@ -113,8 +125,7 @@ def drop_block_with_seed(
     maps = x.shape[0] * channels
     maps_shape = (x.shape[0], channels, *spatial)
     if gamma * math.prod(blocks) <= 1.0 and x.device.type == "cpu":
-        generator = torch.Generator().manual_seed(int(seed) % 2**64)
-        seeds = bernoulli_positions(maps * math.prod(valid), gamma, x.device, generator)
+        seeds = bernoulli_positions(maps * math.prod(valid), gamma, x.device, seed=seed)
         if backends.selected(x) == "cpu":
             kept = cpu.block_kept(seeds, maps, spatial, valid, blocks)
             scale = maps * math.prod(spatial) / max(kept, 1)

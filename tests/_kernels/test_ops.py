@@ -145,10 +145,11 @@ def op_samples():
         (ops.mask_scale_op, (x, torch.rand(4, 3, 1, 1) > 0.5, 1.25)),
         (ops.drop_block_op, (x, 0.05, [3, 3], False, seed)),
         (ops.drop_block_op, (x, 0.3, [2, 2], True, seed)),  # dense seeds
+        (ops.keep_mask_op, (seed, [4, 1, 3], 0.3, torch.device("cpu"))),
     ]
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_opcheck(backend, index):
     op, args = op_samples()[index]
     torch.library.opcheck(op, args)

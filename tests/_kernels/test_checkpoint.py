@@ -54,3 +54,18 @@ def test_a_second_backward_replays_again():
     second = torch.autograd.grad(y.sum(), x)[0]
     assert torch.equal(first, second)
     assert torch.equal(first == 0, y.detach() == 0)
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_a_recompute_with_nothing_to_replay_raises(reentrant):
+    # the region's forward drew from the global generator, its recompute from an explicit one
+    chosen = {"generator": None}
+    x = torch.randn(64, requires_grad=True)
+
+    def region(t):
+        return dk.functional.dropout(t.exp(), 0.5, generator=chosen["generator"])
+
+    y = checkpoint(region, x, use_reentrant=reentrant)
+    chosen["generator"] = torch.Generator().manual_seed(0)
+    with pytest.raises(RuntimeError, match="recorded no seed to replay"):
+        y.sum().backward()

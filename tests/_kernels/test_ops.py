@@ -185,14 +185,16 @@ def test_output_is_fresh_so_in_place_ops_after_it_work(backend, function):
         lambda t: dk.functional.drop_block(t, 0.2, 3, generator=torch.Generator().manual_seed(0)),
     ],
 )
-def test_channels_last_in_channels_last_out_same_values(backend, function):
+def test_output_keeps_the_input_layout_and_values(backend, function):
     x = torch.randn(4, 8, 12, 12)
     last = x.to(memory_format=torch.channels_last)
     y, y_last = function(x), function(last)
     assert y_last.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(y, y_last)
-    transposed = function(x.transpose(2, 3).contiguous().transpose(2, 3))
+    transposed_input = x.transpose(2, 3).contiguous().transpose(2, 3)
+    transposed = function(transposed_input)
     assert torch.equal(y, transposed)
+    assert transposed.stride() == transposed_input.stride()  # as torch.empty_like lays it out
 
 
 def test_element_dropout_keeps_only_the_seed(backend):

@@ -15,7 +15,7 @@ Each has one implementation for every device that picks a backend at call time
 the same result for the same seed), a fake (shape) kernel for ``torch.compile`` and
 ``torch.export``, an autograd formula whose backward applies the same op to the gradient (for
 ``dropout`` and ``drop_block`` it keeps only the 8-byte seed and regenerates the mask) and a vmap
-rule. Outputs are fresh tensors in the input's memory format (channels_last stays
+rule. Outputs are fresh tensors laid out as ``torch.empty_like(x)`` (channels_last stays
 channels_last), never views.
 
 ``torch.func`` transforms and forward-mode AD go through :class:`LinearOpFunction`, an
@@ -37,26 +37,28 @@ from dropkit._kernels import cpu, philox, sparse_block
 from dropkit._kernels.masks import apply_keep_mask
 
 
-def memory_format(x: Tensor) -> torch.memory_format:
-    """The memory format an op's output takes: channels_last (3d) when ``x`` has it."""
-    if not x.is_contiguous():
-        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
-            return torch.channels_last
-        if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d):
-            return torch.channels_last_3d
-    return torch.contiguous_format
+def _same_layout(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` and ``b`` (same shape) lay their elements out alike (size-1 dims aside)."""
+    return all(
+        size == 1 or first == second
+        for size, first, second in zip(a.shape, a.stride(), b.stride(), strict=True)
+    )
 
 
 def finish(x: Tensor, out: Tensor) -> Tensor:
-    """``out`` as a fresh tensor (not a view) in ``x``'s memory format."""
-    layout = memory_format(x)
-    if not out.is_contiguous(memory_format=layout):
-        return out.contiguous(memory_format=layout)
+    """``out`` as a fresh tensor (not a view) laid out as ``torch.empty_like(x)`` would be.
+
+    That is ``x``'s own layout for dense inputs (channels_last stays channels_last, a transposed
+    tensor stays transposed), as torch's dropout does, and contiguous otherwise.
+    """
+    expected = torch.empty_like(x, device="meta")
+    if not _same_layout(expected, out):
+        return torch.empty_like(x).copy_(out)
     return out.detach() if out._is_view() else out
 
 
 def _empty_like(x: Tensor) -> Tensor:
-    return torch.empty_like(x, memory_format=memory_format(x))
+    return torch.empty_like(x)
 
 
 def _triton_fits(x: Tensor) -> bool:

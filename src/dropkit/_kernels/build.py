@@ -148,7 +148,7 @@ def _build(compiler: str, target: Path) -> None:
         if verified(target):
             return
         print(
-            "dropkit: compiling the CPU dropout kernel (first use only, usually under 10 s) "
+            "dropkit: compiling the CPU dropout kernel (first use only; up to a minute) "
             f"into {target}",
             file=sys.stderr,
             flush=True,

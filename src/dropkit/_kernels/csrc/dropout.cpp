@@ -26,6 +26,7 @@
 #include <functional>
 #include <numeric>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -219,6 +220,19 @@ struct Element<c10::Half> {
     std::memcpy(&u, &v, 4);
     return u;
   }
+#if defined(__F16C__) && defined(__FLT16_MAX__) && !defined(__AVX512FP16__)
+  // the F16C conversions (vcvtph2ps / vcvtps2ph, round to nearest even); with AVX512-FP16 the
+  // compiler turns these into scalar code, so the integer version below serves there
+  static float load(const c10::Half* p) {
+    _Float16 half;
+    std::memcpy(&half, p, 2);
+    return static_cast<float>(half);
+  }
+  static void store(c10::Half* p, float v) {
+    const _Float16 half = static_cast<_Float16>(v);
+    std::memcpy(p, &half, 2);
+  }
+#else
   // Exact half -> float with integer and float operations only (vectorisable).
   static float load(const c10::Half* p) {
     uint16_t half;
@@ -251,7 +265,23 @@ struct Element<c10::Half> {
     const uint16_t half = static_cast<uint16_t>(bits | sign);
     std::memcpy(p, &half, 2);
   }
+#endif
 };
+
+// x * factor where the word is below the threshold, else +0: the select is a bitwise AND with
+// an all-ones or all-zeros mask (no branch, and a dropped infinity or NaN becomes exactly 0),
+// which compilers vectorise on targets without mask registers too.
+template <typename Math>
+inline Math keep_or_zero(Math value, uint32_t word, uint32_t threshold) {
+  using Bits = std::conditional_t<sizeof(Math) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(Math));
+  const Bits mask = Bits{0} - static_cast<Bits>(word < threshold);
+  Bits bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  bits &= mask;
+  std::memcpy(&value, &bits, sizeof(bits));
+  return value;
+}
 
 // ys[j * out_step] = words[j] < threshold ? xs[j * in_step] * factor : 0, for j < count.
 template <typename T, bool kUnit>
@@ -259,16 +289,14 @@ inline void apply_words(const T* xs, int64_t in_step, T* ys, int64_t out_step,
                         const uint32_t* words, int64_t count, uint32_t threshold,
                         typename Element<T>::math factor) {
   using E = Element<T>;
-  using math = typename E::math;
   if constexpr (kUnit) {
     for (int64_t j = 0; j < count; ++j) {
-      const math value = E::load(xs + j) * factor;
-      E::store(ys + j, words[j] < threshold ? value : math(0));
+      E::store(ys + j, keep_or_zero(E::load(xs + j) * factor, words[j], threshold));
     }
   } else {
     for (int64_t j = 0; j < count; ++j) {
-      const math value = E::load(xs + j * in_step) * factor;
-      E::store(ys + j * out_step, words[j] < threshold ? value : math(0));
+      E::store(ys + j * out_step,
+               keep_or_zero(E::load(xs + j * in_step) * factor, words[j], threshold));
     }
   }
 }

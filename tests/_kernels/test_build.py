@@ -32,10 +32,15 @@ def fake_compiler(folder: Path, body: str) -> Path:
     return script
 
 
-def run(script: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
+def run_with_compiler(folder: Path, compiler_body: str, script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a new process using ``compiler_body`` as compiler, cache in ``folder``."""
+    compiler = fake_compiler(folder, compiler_body)
+    env = dict(os.environ, DROPKIT_CACHE_DIR=str(folder / "cache"), CXX=str(compiler))
+    result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
     )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 @needs_kernel
@@ -59,8 +64,6 @@ def test_damaged_library_is_detected_without_loading_it(tmp_path, damage):
 
 @needs_kernel
 def test_damaged_cache_is_rebuilt_and_works(tmp_path):
-    compiler = fake_compiler(tmp_path, f'cp "{good_library()}" "$out"\n')
-    env = dict(os.environ, DROPKIT_CACHE_DIR=str(tmp_path / "cache"), CXX=str(compiler))
     script = (
         "import torch, dropkit as dk\n"
         "from dropkit._kernels import build\n"
@@ -77,18 +80,13 @@ def test_damaged_cache_is_rebuilt_and_works(tmp_path):
         "    y = dk.functional.dropout(torch.ones(10000), 0.5)\n"
         "print(round((y == 0).float().mean().item(), 1))\n"
     )
-    result = run(script, env)
-    assert result.returncode == 0, result.stderr
+    result = run_with_compiler(tmp_path, f'cp "{good_library()}" "$out"\n', script)
     assert result.stdout.strip() == "0.5"
     assert result.stderr.count("compiling the CPU dropout kernel") == 5
     assert "ready (built in" in result.stderr
 
 
 def test_failing_compiler_gives_one_line_saying_why(tmp_path):
-    compiler = fake_compiler(
-        tmp_path, 'echo "dropout.cpp:12:3: error: something is wrong" >&2\nexit 1\n'
-    )
-    env = dict(os.environ, DROPKIT_CACHE_DIR=str(tmp_path / "cache"), CXX=str(compiler))
     script = (
         "import warnings, torch, dropkit as dk\n"
         "from dropkit._kernels import build\n"
@@ -98,8 +96,8 @@ def test_failing_compiler_gives_one_line_saying_why(tmp_path):
         "print(str(caught[0].message))\n"
         "y = dk.functional.dropout(torch.ones(10000), 0.5)  # the reference path still works\n"
     )
-    result = run(script, env)
-    assert result.returncode == 0, result.stderr
+    failing = 'echo "dropout.cpp:12:3: error: something is wrong" >&2\nexit 1\n'
+    result = run_with_compiler(tmp_path, failing, script)
     message = result.stdout.strip()
     assert "\n" not in message
     assert message.endswith("failed: dropout.cpp:12:3: error: something is wrong)")

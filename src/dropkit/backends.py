@@ -16,6 +16,9 @@ come from environment variables, read once when dropkit is imported:
 - ``DROPKIT_TRITON=0`` forbids Triton;
 - ``DROPKIT_MIN_ELEMENTS=N`` sets ``min_elements`` (0 when unset).
 
+The settings are process-wide (shared by all threads); the context managers restore what was
+set before them when their block ends.
+
 Example:
     >>> import torch
     >>> import dropkit as dk

@@ -19,12 +19,10 @@
 #endif
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <numeric>
 #include <tuple>
 #include <type_traits>
 #include <vector>

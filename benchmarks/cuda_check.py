@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 import dropkit as dk
-from dropkit._kernels import fused
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # this folder's modules
 import bench
+import memory as memory_benchmark
 
 results: dict[str, object] = {}
 SMALL = False  # set by --dry-run: tiny shapes
@@ -40,21 +40,7 @@ def size(large: int, small: int) -> int:
 
 def reference_paths() -> object:
     """A context in which dropkit takes its pure-PyTorch paths (no Triton)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def manager():  # type: ignore[no-untyped-def]
-        previous = os.environ.get("DROPKIT_TRITON")
-        os.environ["DROPKIT_TRITON"] = "0"
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop("DROPKIT_TRITON")
-            else:
-                os.environ["DROPKIT_TRITON"] = previous
-
-    return manager()
+    return dk.backends.force("reference")
 
 
 def check(name: str, condition: bool, detail: object = "") -> None:
@@ -94,7 +80,6 @@ def correctness(device: torch.device) -> None:
         True,
         sum(t.numel() * t.element_size() for t in saved) / x.numel(),
     )
-    fused.MIN_FUSED_ELEMENTS, previous = 1, fused.MIN_FUSED_ELEMENTS
     t = torch.randn(64, device=device, dtype=torch.float64, requires_grad=True)
     generator = lambda: torch.Generator(device=device).manual_seed(0)  # noqa: E731
     check(
@@ -103,7 +88,6 @@ def correctness(device: torch.device) -> None:
             lambda s: dk.functional.dropout(s, 0.3, generator=generator()), (t,)
         ),
     )
-    fused.MIN_FUSED_ELEMENTS = previous
     x = torch.randn(1 << 20, device=device, requires_grad=True)
     weight = torch.randn(1 << 20, device=device)
     block = lambda s: dk.functional.dropout(s * weight, 0.5)  # noqa: E731
@@ -227,17 +211,17 @@ def sweep(device: torch.device) -> None:
 
     x = torch.randn(size(1 << 26, 1 << 16), device=device)
     grad = torch.randn_like(x)
-    default = (kernel.SUB_BLOCK, kernel.NUM_WARPS)
+    default = (kernel.GROUPS, kernel.NUM_WARPS)
     row = {}
     for sub_block, warps in ((512, 4), (1024, 4), (1024, 8), (2048, 8), (2048, 16), (4096, 16)):
-        kernel.SUB_BLOCK, kernel.NUM_WARPS = sub_block, warps
+        kernel.GROUPS, kernel.NUM_WARPS = sub_block, warps
 
         def step() -> None:
             leaf = x.detach().requires_grad_()
             dk.functional.dropout(leaf, 0.3).backward(grad)
 
         row[f"sub_block {sub_block}, {warps} warps"] = round(cuda_time(step, busy=True), 3)
-    kernel.SUB_BLOCK, kernel.NUM_WARPS = default
+    kernel.GROUPS, kernel.NUM_WARPS = default
     results["triton dropout launch sweep, fwd+bwd GPU ms, float32 64M"] = row
     print("sweep", row, flush=True)
 
@@ -335,7 +319,7 @@ def timings(device: torch.device) -> None:
         ("dropkit", lambda t: dk.functional.dropout(t, 0.1)),
     ):
         torch.manual_seed(0)
-        block = memory.Block(512, 8, dropout).to(device)
+        block = memory_benchmark.Block(512, 8, dropout).to(device)
         x = torch.randn(8, size(1024, 64), 512, device=device, requires_grad=True)
         block(x).sum().backward()
         if SMALL:

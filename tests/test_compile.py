@@ -1,8 +1,10 @@
-"""torch.compile(fullgraph=True) traces models built from dropkit's layers without graph breaks."""
+"""dropkit's ops under torch.compile (inductor), torch.export, torch.fx and torch.jit.trace."""
 
+import pytest
 import torch
 
 import dropkit as dk
+from dropkit._kernels import build
 
 
 class Net(torch.nn.Module):
@@ -48,3 +50,111 @@ def test_compiled_dropout_and_drop_block_rates():
     # fraction sits a little below 0.2 because blocks overlap
     assert 1 - 0.7 * (1 - 0.2) - 0.02 < dropped < 1 - 0.7 * (1 - 0.2) + 5 * (0.25 / n) ** 0.5
     assert len(y.unique()) == 2  # zeros and one common scale: 1 / 0.7 times DropBlock's scale
+
+
+def saved_bytes(function, x):
+    sizes = []
+
+    def pack(tensor):
+        sizes.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        function(x)
+    return sum(sizes)
+
+
+@pytest.mark.skipif(not build.cpu_kernels_available(), reason="no C++ compiler")
+def test_inductor_keeps_the_kernel_and_its_memory_saving():
+    torch._dynamo.reset()
+    x = torch.randn(1 << 16, requires_grad=True)
+
+    def function(t):
+        return dk.functional.dropout(t, 0.5)
+
+    compiled = torch.compile(function, fullgraph=True)
+    eager_bytes, compiled_bytes = saved_bytes(function, x), saved_bytes(compiled, x)
+    assert eager_bytes == compiled_bytes == 8  # the seed only, under compile as in eager
+    torch_eager = saved_bytes(lambda t: torch.nn.functional.dropout(t, 0.5), x)
+    assert torch_eager >= x.numel()  # torch's eager dropout keeps a mask per element
+    torch.manual_seed(0)
+    y = compiled(x)
+    y.sum().backward()
+    assert torch.equal(x.grad == 0, y == 0)
+    graph_ops = []
+
+    def backend(graph, inputs):
+        graph_ops.extend(str(node.target) for node in graph.graph.nodes)
+        return graph.forward
+
+    torch._dynamo.reset()
+    torch.compile(function, fullgraph=True, backend=backend)(x)
+    assert "dropkit.dropout.default" in graph_ops or "dropkit::dropout" in str(graph_ops)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_export_in_train_and_eval_mode(training):
+    torch.manual_seed(0)
+    net = Net().train(training)
+    x = torch.randn(16, 2, 8, 8)
+    program = torch.export.export(net, (x,))
+    exported = program.module()
+    if training:
+        a, b = exported(x), exported(x)
+        assert a.shape == (16, 64) and not torch.equal(a, b)  # fresh masks per call
+        assert "dropkit" in str(program.graph)
+    else:
+        assert torch.allclose(exported(x), net(x), atol=1e-6)
+
+
+def every_module():
+    linear = torch.nn.Linear(8, 8)
+    conv = torch.nn.Conv2d(3, 3, 1)
+    return [
+        (dk.Dropout(0.3), torch.randn(4, 8)),
+        (dk.AlphaDropout(0.3), torch.randn(4, 8)),
+        (dk.GaussianDropout(0.3), torch.randn(4, 8)),
+        (dk.GaussianNoise(0.3), torch.randn(4, 8)),
+        (dk.DropPath(0.3), torch.randn(4, 8)),
+        (dk.DropPathResidual(torch.nn.Linear(8, 8), p=0.3), torch.randn(4, 8)),
+        (dk.DropBlock2d(0.2, 3), torch.randn(2, 3, 8, 8)),
+        (dk.DropBlock3d(0.2, 3), torch.randn(2, 3, 6, 6, 6)),
+        (dk.SpatialDropout1d(0.3), torch.randn(2, 3, 8)),
+        (dk.SpatialDropout2d(0.3), torch.randn(2, 3, 8, 8)),
+        (dk.SpatialDropout3d(0.3), torch.randn(2, 3, 4, 4, 4)),
+        (dk.DropConnect(torch.nn.Linear(8, 8), 0.3), torch.randn(4, 8)),
+        (dk.WeightDrop(torch.nn.Linear(8, 8), 0.3, ["weight"]), torch.randn(4, 8)),
+        (dk.TargetedDropout(linear, 0.5, 0.5), torch.randn(4, 8)),
+        (dk.EmbeddingDropout(torch.nn.Embedding(10, 4), 0.3), torch.randint(10, (3, 5))),
+        (dk.LockedDropout(0.3), torch.randn(5, 3, 8)),
+        (dk.ConcreteDropout(torch.nn.Linear(8, 8)), torch.randn(4, 8)),
+        (dk.SpatialConcreteDropout(conv), torch.randn(2, 3, 4, 4)),
+        (dk.nn.TransformerEncoderLayer(8, 2, 16), torch.randn(2, 5, 8)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(every_module())))
+def test_fx_symbolic_trace_of_a_model_containing_each_module(index):
+    module, x = every_module()[index]
+    model = torch.nn.Sequential(torch.nn.Identity(), module)
+    traced = torch.fx.symbolic_trace(model)
+    torch.manual_seed(1)
+    out = traced(x)
+    torch.manual_seed(1)
+    expected = model(x)
+    assert torch.equal(out, expected)  # the same ops, called at run time with the same draws
+    # each dropkit module or op is one leaf node of the graph
+    leaves = [
+        node
+        for node in traced.graph.nodes
+        if (node.op == "call_module" and node.target.startswith("1"))
+        or getattr(node.target, "__module__", "").startswith("dropkit.")
+    ]
+    assert leaves
+
+
+def test_jit_trace_of_a_training_module_draws_fresh_masks():
+    traced = torch.jit.trace(dk.Dropout(0.5), torch.ones(1000), check_trace=False)
+    first, second = traced(torch.ones(1000)), traced(torch.ones(1000))
+    assert not torch.equal(first, second)
+    assert 0.4 < (first == 0).double().mean().item() < 0.6

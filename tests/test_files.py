@@ -80,3 +80,10 @@ def test_ensure_writable_folder(tmp_path: Path) -> None:
     blocker.write_text("x", encoding="utf-8")
     with pytest.raises(FileExistsError, match="exists and is not a folder"):
         ensure_writable_folder(blocker)
+
+
+def test_files_get_the_mode_a_plain_open_gives(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    ours = write_file(tmp_path / "ours.txt", "x")
+    assert ours.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -11,7 +11,7 @@ Example:
     torch.Size([4, 32])
 """
 
-from dropkit import functional, nn, rng
+from dropkit import backends, functional, nn, rng
 from dropkit.advisor import Diagnosis, TuneResult, diagnose, load_history, tune
 from dropkit.functional.drop_path import drop_path_residual
 from dropkit.model import (
@@ -89,6 +89,7 @@ __all__ = [
     "WeightDrop",
     "__version__",
     "apply_policy",
+    "backends",
     "check",
     "concrete_regularization",
     "depth_rates",

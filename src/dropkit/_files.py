@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,9 +56,7 @@ def written_aside(path: str | Path, *, overwrite: bool = False) -> Iterator[Path
     target = Path(path)
     _refuse_existing(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
-    scratch = Path(name)
+    scratch = _new_scratch(target)
     try:
         yield scratch
         _move_into_place(scratch, target, overwrite)
@@ -98,6 +97,18 @@ def create_new_file(path: str | Path) -> bool:
         return False
     os.close(handle)
     return True
+
+
+def _new_scratch(target: Path) -> Path:
+    """A new empty file beside ``target``, with the mode a plain ``open`` would give (umask)."""
+    while True:
+        scratch = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        try:
+            handle = os.open(scratch, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(handle)
+        return scratch
 
 
 def _refuse_existing(target: Path, overwrite: bool) -> None:

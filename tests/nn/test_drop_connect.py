@@ -101,7 +101,11 @@ def test_gaussian_inference_and_activation() -> None:
     ]
     reference = torch.stack(masks).detach()
     sigma = (2 * reference.var(0) / 1000).sqrt()
-    assert ((y - reference.mean(0)).abs() <= 5 * sigma).all()
+    # an output the samples never lift above zero has no sample variance to compare with: there
+    # the rule of three bounds P(positive) by 3 / 1000, so its mean stays far below the others'
+    varied = sigma > 0
+    assert ((y - reference.mean(0)).abs()[varied] <= 5 * sigma[varied]).all()
+    assert (y[~varied] <= 3 / 1000 * reference.max()).all()
     mean_mode = dk.DropConnect(wrapped.module, p=0.5, activation=torch.relu).eval()
     assert torch.equal(mean_mode(x), torch.relu(wrapped.module(x)))
     assert "inference='gaussian', samples=1000, activation=relu" in repr(wrapped)

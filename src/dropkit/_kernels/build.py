@@ -2,9 +2,16 @@
 
 The library is compiled once per machine, torch version and source into a cache directory
 (``$DROPKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/dropkit`` or ``~/.cache/dropkit``), with a message
-on stderr while it builds. Where no C++ compiler is found, or ``DROPKIT_CPU_KERNELS=0`` is set, or
-the build fails (with a warning), :func:`cpu_kernels_available` returns False and callers use the
-pure-PyTorch path, which draws from the same distribution.
+on stderr while it builds. The build is written aside, moved into place by an atomic rename, and
+its SHA-256 recorded next to it (``<name>.so.sha256``); a cached library is loaded only when its
+checksum matches, so a truncated, empty or corrupted file is rebuilt instead of loaded (loading a
+truncated shared library can kill the process). Where no C++ compiler is found or the build fails
+(with a one-line warning saying why), :func:`cpu_kernels_available` returns False and the ops use
+the pure-PyTorch path, which computes the same masks. Whether the kernel is *used* is decided by
+:mod:`dropkit.backends` (``DROPKIT_CPU_KERNELS=0`` forbids it).
+
+The builder calls the compiler directly rather than ``torch.utils.cpp_extension.load``, which
+needs the ``ninja`` build tool installed and loads whatever it finds in its cache unverified.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -92,6 +100,41 @@ def library_path(compiler: str) -> Path:
     return cache_dir() / f"dropkit_cpu_{digest.hexdigest()[:16]}.so"
 
 
+class BuildError(RuntimeError):
+    """The compiler failed; the message is its first error line."""
+
+
+def checksum_path(target: Path) -> Path:
+    """Where the SHA-256 of a built library is recorded."""
+    return target.with_name(target.name + ".sha256")
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified(target: Path) -> bool:
+    """True when ``target`` exists and matches the checksum recorded when it was built."""
+    try:
+        recorded = checksum_path(target).read_text(encoding="ascii").strip()
+        return target.stat().st_size > 0 and recorded == _digest(target)
+    except OSError:
+        return False
+
+
+def _first_error(stderr: str) -> str:
+    """The compiler's first error line, else its last non-empty line, else a generic reason."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower():
+            return line
+    return lines[-1] if lines else "the compiler exited with an error and printed nothing"
+
+
 def _build(compiler: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.with_suffix(".lock")
@@ -102,22 +145,32 @@ def _build(compiler: str, target: Path) -> None:
             fcntl.flock(lock_file, fcntl.LOCK_EX)  # another process may be building it
         except ImportError:  # pragma: no cover - not POSIX
             pass
-        if target.exists():
+        if verified(target):
             return
         print(
-            f"dropkit: compiling the CPU dropout kernel (first use only, about 15 s) into {target}",
+            "dropkit: compiling the CPU dropout kernel (first use only; up to a minute) "
+            f"into {target}",
             file=sys.stderr,
             flush=True,
         )
+        started = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
             partial = Path(scratch) / target.name
             result = subprocess.run(
                 _command(compiler, partial), capture_output=True, text=True, check=False
             )
             if result.returncode != 0:
-                raise RuntimeError(result.stderr[-2000:])
+                raise BuildError(f"{compiler} failed: {_first_error(result.stderr)}")
+            digest = _digest(partial)
             os.replace(partial, target)
-        print("dropkit: CPU dropout kernel ready", file=sys.stderr, flush=True)
+            record = Path(scratch) / "checksum"
+            record.write_text(digest + "\n", encoding="ascii")
+            os.replace(record, checksum_path(target))
+        print(
+            f"dropkit: CPU dropout kernel ready (built in {time.perf_counter() - started:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def cpu_kernels_available() -> bool:
@@ -131,8 +184,6 @@ def cpu_kernels_available() -> bool:
 
 
 def _load() -> bool:
-    if os.environ.get("DROPKIT_CPU_KERNELS", "1").lower() in ("0", "false", "no", "off"):
-        return False
     if hasattr(torch.ops.dropkit, "row_dropout"):  # the newest op: this source is loaded
         return True
     compiler = find_compiler()
@@ -140,13 +191,14 @@ def _load() -> bool:
         return False
     try:
         target = library_path(compiler)
-        if not target.exists():
+        if not verified(target):  # missing, or truncated, empty or corrupted: never load it
             _build(compiler, target)
         torch.ops.load_library(str(target))
     except Exception as error:  # a failed build must never break training
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         warnings.warn(
             f"dropkit: the CPU dropout kernel could not be built or loaded, using the "
-            f"pure-PyTorch path instead ({type(error).__name__}: {error})",
+            f"pure-PyTorch path instead ({reason})",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -3,36 +3,48 @@
 DropBlock's seed rate gamma is small (about 0.003 for p = 0.1 and 7x7 blocks on 56x56 maps), so
 instead of a Bernoulli draw per position followed by a max-pool over the whole tensor, the seeds
 are drawn as a Bernoulli process by geometric gaps (the same distribution, exactly), and each
-seed's block is written by index. Backward keeps only the seeds' int64 positions (about
-``8 * gamma`` bytes per element) and rebuilds the block positions from them.
+seed's block is written by index. The positions come from the Philox words of the op's seed, so
+backward keeps only that 8-byte seed and computes the same positions again.
 
 With the compiled CPU kernel (:mod:`dropkit._kernels.build`) the blocks are applied in two
 passes over the feature maps, each parallel over maps: the first counts the cells the blocks
 cover (a small per-map bitmap) to get the scale, the second writes ``x * scale`` one map at a
 time and zeroes that map's blocks while it is still in cache, so ``x`` is read once and the
-output written once. Backward does the same on the gradient from the saved seeds. Without the
-kernel, the pure-PyTorch path below gives the same result.
+output written once. Backward does the same on the gradient. Without the kernel, the
+pure-PyTorch path below gives the same result.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from dropkit._kernels.build import cpu_kernels_available
+from dropkit import backends
+from dropkit._kernels import cpu, philox
+from dropkit._kernels.masks import apply_keep_mask
+
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
 def bernoulli_positions(
-    count: int, rate: float, device: torch.device, generator: torch.Generator | None = None
+    count: int,
+    rate: float,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    *,
+    seed: Tensor | None = None,
 ) -> Tensor:
     """Sorted positions in ``range(count)`` each chosen independently with probability ``rate``.
 
     The gaps between successive chosen positions of a Bernoulli process are geometric:
     ``floor(log(1 - U) / log(1 - rate))`` failures before each success, for uniform ``U``.
+    With ``seed``, the uniforms are the Philox words of that seed (stream ``k + 1`` for the
+    ``k``-th batch of draws), so the positions are a function of the seed alone; otherwise they
+    are drawn from ``generator``.
     """
     if count == 0 or rate <= 0.0:
         return torch.empty(0, dtype=torch.int64, device=device)
@@ -41,10 +53,14 @@ def bernoulli_positions(
     log_miss = math.log1p(-rate)
     expected = count * rate
     draws = int(expected + 6.0 * math.sqrt(expected) + 16)
-    chunks = []
+    chunks: list[Tensor] = []
     last = -1
     while True:
-        uniform = torch.rand(draws, dtype=torch.float64, device=device, generator=generator)
+        if seed is not None:
+            words = philox.random_words(draws, seed, len(chunks) + 1, device=device)
+            uniform = words.to(torch.float64).add_(0.5).mul_(2.0**-32)
+        else:
+            uniform = torch.rand(draws, dtype=torch.float64, device=device, generator=generator)
         gaps = torch.floor(torch.log1p(-uniform) / log_miss).clamp_(max=count)
         positions = gaps.to(torch.int64).add_(1).cumsum_(0).add_(last)
         chunks.append(positions)
@@ -86,45 +102,6 @@ def block_positions(
     return (starts.view(-1, 1) + offsets.view(1, -1)).reshape(-1)
 
 
-class SparseBlockDrop(torch.autograd.Function):
-    """``x * scale`` with the blocks of ``seeds`` zeroed; backward keeps only the seeds."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, seeds: Tensor, scale: Tensor, geometry: tuple) -> Tensor:
-        ctx.geometry = geometry
-        ctx.save_for_backward(seeds, scale)
-        return _apply(x, seeds, scale, geometry)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        seeds, scale = ctx.saved_tensors
-        return SparseBlockDrop.apply(grad, seeds, scale, ctx.geometry), None, None, None
-
-
-class CompiledBlockDrop(torch.autograd.Function):
-    """The compiled kernel's ``x * scale`` with the seeds' blocks zeroed; backward likewise."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, seeds: Tensor, scale: float, geometry: tuple) -> Tensor:
-        ctx.scale = scale
-        ctx.geometry = geometry
-        ctx.save_for_backward(seeds)
-        valid, blocks, shared = geometry
-        return torch.ops.dropkit.block_drop(x, seeds, valid, blocks, shared, scale)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        (seeds,) = ctx.saved_tensors
-        return CompiledBlockDrop.apply(grad, seeds, ctx.scale, ctx.geometry), None, None, None
-
-
-def _apply(x: Tensor, seeds: Tensor, scale: Tensor, geometry: tuple) -> Tensor:
-    out = (x * scale).contiguous()
-    positions = block_positions(seeds, *geometry)
-    out.view(-1).index_fill_(0, positions, 0)
-    return out
-
-
 def dropped_cells(maps_shape: Sequence[int], positions: Tensor, device: torch.device) -> Tensor:
     """A boolean tensor of ``maps_shape`` that is True at ``positions`` (flat)."""
     dropped = torch.zeros(math.prod(maps_shape), dtype=torch.bool, device=device)
@@ -132,31 +109,44 @@ def dropped_cells(maps_shape: Sequence[int], positions: Tensor, device: torch.de
     return dropped.view(tuple(maps_shape))
 
 
-def sparse_drop_block(
-    x: Tensor,
-    gamma: float,
-    blocks: Sequence[int],
-    shared_channels: bool,
-    generator: torch.Generator | None,
+def drop_block_with_seed(
+    x: Tensor, gamma: float, blocks: Sequence[int], shared: bool, seed: Tensor
 ) -> Tensor:
-    """DropBlock with seeds drawn sparsely; same distribution as the dense Bernoulli draw."""
+    """DropBlock of ``(N, C, *spatial)`` ``x``: the blocks of seeds drawn from ``seed``, scaled.
+
+    The block seeds are a function of ``seed`` alone: on CPU, when they are sparse
+    (``gamma * block area <= 1``), by geometric gaps from its Philox words; otherwise by
+    :func:`dropkit._kernels.philox.keep_mask` over the seed grid. So backward, given the same
+    seed, rebuilds the same blocks, and the compiled kernel and the pure-PyTorch path agree.
+    """
     spatial = tuple(x.shape[2:])
     valid = tuple(size - block + 1 for size, block in zip(spatial, blocks, strict=True))
-    channels = 1 if shared_channels else x.shape[1]
-    maps_shape = (x.shape[0], channels, *spatial)
+    channels = 1 if shared else x.shape[1]
     maps = x.shape[0] * channels
-    seeds = bernoulli_positions(maps * math.prod(valid), gamma, x.device, generator)
-    if x.device.type == "cpu" and cpu_kernels_available():
-        kept_cells = torch.ops.dropkit.block_kept(seeds, maps, spatial, valid, blocks)
-        scale = maps * math.prod(spatial) / max(kept_cells, 1)
-        return CompiledBlockDrop.apply(x, seeds, scale, (valid, blocks, shared_channels))
-    positions = block_positions(seeds, valid, spatial, blocks)
-    dropped = dropped_cells(maps_shape, positions, x.device)
-    kept = dropped.numel() - dropped.count_nonzero()
-    scale = dropped.numel() / kept.clamp_min(1).to(torch.float32)
-    if shared_channels:
-        # one pass over x; the (N, 1, *spatial) factor is C times smaller than x
-        factor = (~dropped).to(x.dtype).mul_(scale.to(x.dtype))
-        return x * factor
-    del dropped
-    return SparseBlockDrop.apply(x, seeds, scale, (valid, spatial, blocks))
+    maps_shape = (x.shape[0], channels, *spatial)
+    if gamma * math.prod(blocks) <= 1.0 and x.device.type == "cpu":
+        seeds = bernoulli_positions(maps * math.prod(valid), gamma, x.device, seed=seed)
+        if backends.selected(x) == "cpu":
+            kept = cpu.block_kept(seeds, maps, spatial, valid, blocks)
+            scale = maps * math.prod(spatial) / max(kept, 1)
+            return cpu.block_drop(x, seeds, valid, blocks, shared, scale)
+        dropped = dropped_cells(
+            maps_shape, block_positions(seeds, valid, spatial, blocks), x.device
+        )
+    else:
+        grid = ~philox.keep_mask((x.shape[0], channels, *valid), gamma, seed, device=x.device)
+        padding = [pad for block in reversed(blocks) for pad in (block - 1, block - 1)]
+        padded = F.pad(grid.to(torch.float32), padding)
+        dropped = _MAX_POOL[len(spatial)](padded, kernel_size=tuple(blocks), stride=1) > 0
+    keep = ~dropped
+    if x.device.type == "cpu":  # a float scale, rounded as the compiled kernel rounds it
+        scale_value: float | Tensor = keep.numel() / max(int(keep.count_nonzero()), 1)
+    else:  # no host synchronisation
+        scale_value = keep.numel() / keep.count_nonzero().clamp_min(1).to(torch.float32)
+    if backends.selected(x) == "triton":
+        from dropkit._kernels import triton_dropout
+
+        layout = triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
+        if layout is not None and x.numel() <= triton_dropout.MAX_ELEMENTS:
+            return triton_dropout.apply_mask(x, keep, scale_value, layout)
+    return apply_keep_mask(x, keep, scale_value)

@@ -1,19 +1,20 @@
-"""Dropout for CUDA tensors in Triton, keeping only a seed for backward.
+"""Dropout for CUDA tensors in Triton, computing the mask of :mod:`dropkit._kernels.philox`.
 
-Element-wise dropout draws Philox random numbers with ``tl.rand4x(seed, counters)``: one Philox
-call gives four numbers, used by four interleaved sub-blocks of a program's elements, so the
-random work is a quarter of one call per element. The same seed and counters give the same
-numbers, so backward runs the same kernel on the gradient and rebuilds the identical mask without
-storing a byte of it. Which counter serves which element depends only on ``SUB_BLOCK``, never on
-the launch's warp count. The seed is drawn from a torch generator on the input's device (no host
-synchronisation).
+Element-wise dropout draws four Philox 4x32-10 words per counter with ``tl.philox`` (for stream
+``offset = 0`` exactly ``tl.randint4x(seed, counters)``): counter ``g`` serves elements
+``4 g .. 4 g + 3``, word ``k`` element ``4 g + k``, and an element is kept iff its word is below
+:func:`dropkit._kernels.philox.threshold` ``(p)``. That is the definition the compiled CPU kernel
+and the pure-PyTorch path compute, so the same seed gives the same mask on every backend. The
+seed is read from a one-element int64 tensor on the device (no host synchronisation); backward
+runs the same kernel on the gradient and rebuilds the mask without storing a byte of it.
 
 Masks shared along dims (drop_path's rows, spatial dropout's maps, DropBlock's masks) are applied
 by :func:`apply_mask` in one pass: ``keep[index(i)] ? x[i] * scale : 0``, where a dropped element
 is written as zero without being read.
 
-With ``TRITON_INTERPRET=1`` set before this module is imported, the kernels also run on CPU
-tensors, which is how they are tested without a GPU.
+Both kernels work on the logical (row-major) order of a contiguous copy; the output is returned
+in the input's memory format. With ``TRITON_INTERPRET=1`` set before this module is imported, the
+kernels also run on CPU tensors, which is how they are tested without a GPU.
 """
 
 from __future__ import annotations
@@ -25,23 +26,16 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-#: Elements per sub-block; a program covers four sub-blocks with one Philox call per lane.
-SUB_BLOCK = 1024
+from dropkit._kernels.philox import threshold
+
+#: Philox counters per program (four elements each).
+GROUPS = 1024
 #: Warps per program (a program moves 16 KiB of float32 each way).
 NUM_WARPS = 8
 #: Offsets are 32-bit element indices.
-MAX_ELEMENTS = 2**31 - 4 * SUB_BLOCK
+MAX_ELEMENTS = 2**31 - 4 * GROUPS
 #: Elements per program of the mask kernel.
 MASK_BLOCK = 4096
-
-
-@triton.jit
-def _dropout_sub_block(x_ptr, out_ptr, offsets, n, random, p, factor):  # type: ignore[no-untyped-def]
-    inside = offsets < n
-    keep = random >= p
-    x = tl.load(x_ptr + offsets, mask=inside & keep, other=0.0)
-    y = tl.where(keep, x.to(factor.dtype) * factor, 0.0)
-    tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=inside)
 
 
 @triton.jit
@@ -51,24 +45,33 @@ def _dropout_kernel(  # type: ignore[no-untyped-def]
     seed_ptr,
     scale_ptr,
     n,
-    p,
+    limit,
+    stream_low,
+    stream_high,
     scale,
-    SUB_BLOCK: tl.constexpr,
+    GROUPS: tl.constexpr,
     SCALE_FROM_POINTER: tl.constexpr,
 ):
     program = tl.program_id(0)
-    lanes = tl.arange(0, SUB_BLOCK)
+    groups = program * GROUPS + tl.arange(0, GROUPS)
+    zero = groups * 0
     seed = tl.load(seed_ptr)
-    r0, r1, r2, r3 = tl.rand4x(seed, program * SUB_BLOCK + lanes)
+    # the stream's words may arrive as 64-bit integers: truncate them to 32 bits
+    c2 = (zero + stream_low).to(tl.uint32)
+    c3 = (zero + stream_high).to(tl.uint32)
+    r0, r1, r2, r3 = tl.philox(seed, groups.to(tl.uint32), zero.to(tl.uint32), c2, c3)
+    # element 4 g + k takes word k of counter g
+    words = tl.interleave(tl.interleave(r0, r2), tl.interleave(r1, r3))
+    keep = words.to(tl.int64) < limit
     if SCALE_FROM_POINTER:  # noqa: SIM108 (a compile-time branch)
         factor = tl.load(scale_ptr)  # float64 input keeps a float64 scale
     else:
         factor = scale
-    base = program * (4 * SUB_BLOCK) + lanes
-    _dropout_sub_block(x_ptr, out_ptr, base, n, r0, p, factor)
-    _dropout_sub_block(x_ptr, out_ptr, base + SUB_BLOCK, n, r1, p, factor)
-    _dropout_sub_block(x_ptr, out_ptr, base + 2 * SUB_BLOCK, n, r2, p, factor)
-    _dropout_sub_block(x_ptr, out_ptr, base + 3 * SUB_BLOCK, n, r3, p, factor)
+    offsets = program * (4 * GROUPS) + tl.arange(0, 4 * GROUPS)
+    inside = offsets < n
+    x = tl.load(x_ptr + offsets, mask=inside & keep, other=0.0)
+    y = tl.where(keep, x.to(factor.dtype) * factor, 0.0)
+    tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=inside)
 
 
 def _scale_argument(dtype: torch.dtype, scale: float, device: torch.device) -> tuple[Any, bool]:
@@ -78,53 +81,44 @@ def _scale_argument(dtype: torch.dtype, scale: float, device: torch.device) -> t
     return None, False
 
 
-def apply_with_seed(x: Tensor, p: float, seed: Tensor) -> Tensor:
-    """``x`` with the elements that ``seed`` drops zeroed and the rest scaled by ``1 / (1 - p)``."""
+def _in_layout_of(x: Tensor, out: Tensor) -> Tensor:
+    """``out`` (contiguous, ``x``'s shape) in ``x``'s memory format."""
+    if x.is_contiguous():
+        return out
+    return torch.empty_like(x).copy_(out)
+
+
+def apply_with_seed(x: Tensor, p: float, seed: Tensor, offset: int = 0) -> Tensor:
+    """``x`` with the elements that ``(seed, offset)`` drops zeroed, the rest times ``1 / (1 - p)``.
+
+    Args:
+        x: a tensor on a Triton device (or any device under ``TRITON_INTERPRET=1``).
+        p: the drop probability, ``0 <= p < 1``.
+        seed: a one-element int64 tensor on ``x``'s device, the 64-bit Philox key.
+        offset: the stream.
+    """
     source = x.contiguous()
     out = torch.empty_like(source)
     n = source.numel()
     if n:
         scale = 1.0 / (1.0 - p)
         scale_tensor, from_pointer = _scale_argument(source.dtype, scale, source.device)
-        grid = (triton.cdiv(n, 4 * SUB_BLOCK),)
-        _dropout_kernel[grid](
+        stream = offset % 2**64
+        _dropout_kernel[(triton.cdiv(n, 4 * GROUPS),)](
             source,
             out,
             seed,
             scale_tensor if from_pointer else seed,
             n,
-            p,
+            threshold(p),
+            stream & 0xFFFFFFFF,
+            stream >> 32,
             scale,
-            SUB_BLOCK=SUB_BLOCK,
+            GROUPS=GROUPS,
             SCALE_FROM_POINTER=from_pointer,
             num_warps=NUM_WARPS,
         )
-    return out.view(x.shape)
-
-
-class TritonDropout(torch.autograd.Function):
-    """Dropout whose backward regenerates the forward mask from the saved seed."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, p: float, seed: Tensor) -> Tensor:
-        ctx.p = p
-        ctx.save_for_backward(seed)
-        return apply_with_seed(x, p, seed)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (seed,) = ctx.saved_tensors
-        return TritonDropout.apply(grad, ctx.p, seed), None, None
-
-
-def draw_seed(device: torch.device, generator: torch.Generator | None) -> Tensor:
-    """A one-element int64 seed tensor on ``device`` drawn from the torch generator."""
-    return torch.randint(2**62, (1,), device=device, dtype=torch.int64, generator=generator)
-
-
-def triton_dropout(x: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
-    """Inverted dropout of ``x`` (0 < p < 1) by the Triton kernel."""
-    return TritonDropout.apply(x, p, draw_seed(x.device, generator))
+    return _in_layout_of(x, out.view(x.shape))
 
 
 @triton.jit
@@ -226,22 +220,4 @@ def apply_mask(x: Tensor, keep: Tensor, scale: float | Tensor, layout: tuple[int
             SCALE_FROM_POINTER=from_pointer,
             num_warps=NUM_WARPS if block >= 2048 else 4,
         )
-    return out.view(x.shape)
-
-
-class TritonMaskDropout(torch.autograd.Function):
-    """One-pass dropout by a broadcast boolean mask; backward keeps only the mask and scale."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, x: Tensor, keep: Tensor, scale: float | Tensor, layout: tuple[int, int]
-    ) -> Tensor:
-        ctx.scale = scale
-        ctx.layout = layout
-        ctx.save_for_backward(keep)
-        return apply_mask(x, keep, scale, layout)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        (keep,) = ctx.saved_tensors
-        return TritonMaskDropout.apply(grad, keep, ctx.scale, ctx.layout), None, None, None
+    return _in_layout_of(x, out.view(x.shape))

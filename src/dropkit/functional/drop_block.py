@@ -6,12 +6,11 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from dropkit._kernels.fused import masked_scale
-from dropkit._kernels.masks import bernoulli_mask, zeros_with_zero_gradient
-from dropkit._kernels.sparse_block import sparse_drop_block
+from dropkit._kernels import ops
+from dropkit._kernels.masks import zeros_with_zero_gradient
+from dropkit._kernels.seeds import draw_seed
 from dropkit._validation import (
     check_dims,
     check_floating,
@@ -19,8 +18,7 @@ from dropkit._validation import (
     check_positive_int,
     check_probability,
 )
-
-_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+from dropkit.functional._tracing import traceable
 
 
 def block_sizes(block_size: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:
@@ -52,6 +50,7 @@ def seed_rate(p: float, spatial: Sequence[int], blocks: Sequence[int]) -> float:
     return min(gamma, 1.0)
 
 
+@traceable
 def drop_block(
     x: Tensor,
     p: float = 0.1,
@@ -73,14 +72,12 @@ def drop_block(
     3. Every seed zeroes the block that starts at it.
     4. Kept units are scaled by ``count(all) / count(kept)`` over the whole batch's mask.
 
-    Seeds are sparse, so on CPU they are drawn as a Bernoulli process by geometric gaps (the same
-    distribution) and only their blocks are written, by a compiled kernel that reads ``x`` once
-    and writes the output once; backward keeps only the seeds' positions (about
-    ``8 * gamma`` bytes per element). Without the kernel, ``shared_channels`` keeps one factor
-    per (sample, position), as timm's coupled-channel mask does. Dense rates
-    (``gamma * block area > 1``), CUDA tensors and ``torch.compile`` use a Bernoulli draw over
-    every position and a max-pool, keeping a boolean per element (per (sample, position) with
-    ``shared_channels``); on CUDA a Triton kernel then applies it in one pass.
+    The block seeds are a function of one seed drawn from the generator. Seeds are sparse, so on
+    CPU they are drawn as a Bernoulli process by geometric gaps (the same distribution) and only
+    their blocks are written, by a compiled kernel that reads ``x`` once and writes the output
+    once. Dense rates (``gamma * block area > 1``) and CUDA tensors draw every seed position from
+    the Philox mask (:mod:`dropkit._kernels.philox`) and max-pool it; on CUDA a Triton kernel
+    then applies it in one pass. Backward keeps only the 8-byte seed and rebuilds the blocks.
 
     Overlapping blocks make the realised fraction slightly below ``p`` when ``p`` is large, as in
     the paper. ``shared_channels=True`` draws one mask per sample, shared by all channels (timm's
@@ -120,15 +117,5 @@ def drop_block(
         return zeros_with_zero_gradient(x)
     blocks = tuple(min(block, size) for block, size in zip(sizes, spatial, strict=True))
     gamma = seed_rate(p, spatial, blocks)
-    sparse = gamma * math.prod(blocks) <= 1.0 and x.device.type == "cpu"
-    if sparse and not torch.compiler.is_compiling():
-        return sparse_drop_block(x, gamma, blocks, shared_channels, generator)
-    valid = tuple(size - block + 1 for size, block in zip(spatial, blocks, strict=True))
-    channels = 1 if shared_channels else x.shape[1]
-    seeds = bernoulli_mask((x.shape[0], channels, *valid), gamma, x.device, generator)
-    padding = [pad for block in reversed(blocks) for pad in (block - 1, block - 1)]
-    padded = F.pad(seeds.to(torch.float32), padding)
-    dropped = _MAX_POOL[len(spatial)](padded, kernel_size=blocks, stride=1)
-    keep = dropped == 0
-    scale = keep.numel() / keep.sum().clamp_min(1).to(torch.float32)
-    return masked_scale(x, keep, scale)
+    seed = draw_seed(x.device, generator)
+    return ops.seeded_drop_block(x, gamma, blocks, shared_channels, seed)

@@ -14,12 +14,14 @@ from dropkit._validation import (
     check_positive_int,
     check_probability,
 )
+from dropkit.functional._tracing import traceable
 from dropkit.functional.dropout import dropout
 
 #: A layer's forward as a function of (input, weight, bias), e.g. ``torch.nn.functional.linear``.
 LayerFunction = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 
 
+@traceable
 def drop_connect(
     weight: Tensor,
     p: float = 0.5,
@@ -60,6 +62,7 @@ def drop_connect(
     return dropout(weight, p, training, generator=generator)
 
 
+@traceable
 def drop_connect_gaussian(
     x: Tensor,
     weight: Tensor,

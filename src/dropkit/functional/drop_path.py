@@ -7,7 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from dropkit._kernels.masks import bernoulli_mask
+from dropkit._kernels import ops
+from dropkit._kernels.seeds import draw_seed
 from dropkit._validation import (
     check_choice,
     check_floating,
@@ -15,11 +16,13 @@ from dropkit._validation import (
     check_min_dims,
     check_probability,
 )
+from dropkit.functional._tracing import traceable
 from dropkit.functional.dropout import dropout
 
 DROP_PATH_MODES = ("row", "batch")
 
 
+@traceable
 def drop_path(
     x: Tensor,
     p: float = 0.1,
@@ -62,6 +65,7 @@ def drop_path(
     return dropout(x, p, training, broadcast_dims=range(first, x.dim()), generator=generator)
 
 
+@traceable
 def drop_path_residual(
     x: Tensor,
     branch: Callable[[Tensor], Tensor],
@@ -124,10 +128,12 @@ def drop_path_residual(
     if torch.compiler.is_compiling():  # data-dependent batch sizes would break the graph
         return x + drop_path(branch(x), p, training, mode=mode, generator=generator)
     scale = 1.0 / (1.0 - p)
+    seed = draw_seed(x.device, generator)  # as drop_path draws its decisions
     if mode == "batch":
-        kept = bernoulli_mask((1,), 1.0 - p, x.device, generator)
+        kept = ops.keep_mask((1,) * x.dim(), p, seed, x.device)
         return x + _checked(branch(x), x) * scale if bool(kept) else _skipped(x, branch)
-    keep = bernoulli_mask((x.shape[0],), 1.0 - p, x.device, generator)
+    keep = ops.keep_mask((x.shape[0],) + (1,) * (x.dim() - 1), p, seed, x.device)
+    keep = keep.view(-1)
     index = keep.nonzero().squeeze(1)
     if index.numel() == 0:
         return _skipped(x, branch)

@@ -7,11 +7,14 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from dropkit._kernels.fused import broadcast_dropout, element_dropout
-from dropkit._kernels.masks import bernoulli_mask, zeros_with_zero_gradient
+from dropkit._kernels import ops
+from dropkit._kernels.masks import zeros_with_zero_gradient
+from dropkit._kernels.seeds import draw_seed
 from dropkit._validation import check_floating, check_generator, check_probability, normalize_dims
+from dropkit.functional._tracing import traceable
 
 
+@traceable
 def dropout(
     x: Tensor,
     p: float = 0.5,
@@ -42,10 +45,10 @@ def dropout(
     Returns:
         ``x`` itself when ``training`` is False or ``p == 0``; zeros (with zero gradient) when
         ``p == 1``; otherwise a new tensor. Dropped elements are exactly 0, also where ``x`` is
-        infinite. Backward keeps at most one bit per element, never a float copy: for large
-        tensors on CPU (a compiled kernel built on first use) and on CUDA with Triton only a
-        seed, from which it regenerates the identical mask; otherwise the mask bit-packed, or a
-        boolean per element of a broadcast (``broadcast_dims``) mask, which is small.
+        infinite. The mask is a function of one seed drawn from the generator
+        (:mod:`dropkit._kernels.philox`), the same on every backend (:mod:`dropkit.backends`).
+        Backward keeps only that seed and regenerates the mask; with ``broadcast_dims`` it
+        keeps the small broadcast mask (one boolean per mask element).
 
     Example:
         >>> import torch
@@ -66,8 +69,9 @@ def dropout(
         return x
     if p == 1.0:
         return zeros_with_zero_gradient(x)
+    seed = draw_seed(x.device, generator)
     mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
     if mask_shape == list(x.shape):
-        return element_dropout(x, p, generator)
-    mask = bernoulli_mask(mask_shape, 1.0 - p, x.device, generator)
-    return broadcast_dropout(x, mask, 1.0 / (1.0 - p))
+        return ops.seeded_dropout(x, p, seed)
+    keep = ops.keep_mask(mask_shape, p, seed, x.device)
+    return ops.masked_scale(x, keep, 1.0 / (1.0 - p))

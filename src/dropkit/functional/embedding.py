@@ -7,6 +7,7 @@ from torch import Tensor
 
 from dropkit._kernels.masks import apply_keep_mask, bernoulli_mask, zeros_with_zero_gradient
 from dropkit._validation import check_dims, check_floating, check_generator, check_probability
+from dropkit.functional._tracing import traceable
 
 
 def embedding_row_mask(
@@ -16,6 +17,7 @@ def embedding_row_mask(
     return bernoulli_mask((rows,), 1.0 - p, device, generator)
 
 
+@traceable
 def embedding_dropout(
     weight: Tensor,
     p: float = 0.1,

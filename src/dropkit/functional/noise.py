@@ -14,11 +14,13 @@ from dropkit._validation import (
     check_non_negative,
     check_probability,
 )
+from dropkit.functional._tracing import traceable
 
 # SELU's saturation value -lambda * alpha (Klambauer et al. 2017, Eq. 2 constants).
 SELU_SATURATION = -1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
 
 
+@traceable
 def gaussian_dropout(
     x: Tensor,
     p: float,
@@ -64,6 +66,7 @@ def gaussian_dropout(
     return x * noise.mul_(math.sqrt(p / (1.0 - p))).add_(1.0)
 
 
+@traceable
 def alpha_dropout(
     x: Tensor,
     p: float,
@@ -110,6 +113,7 @@ def alpha_dropout(
     return torch.where(keep, x * a + b, dropped_value)
 
 
+@traceable
 def gaussian_noise(
     x: Tensor,
     std: float,

@@ -6,9 +6,11 @@ import torch
 from torch import Tensor
 
 from dropkit._validation import check_floating, check_min_dims
+from dropkit.functional._tracing import traceable
 from dropkit.functional.dropout import dropout
 
 
+@traceable
 def spatial_dropout(
     x: Tensor,
     p: float = 0.5,

@@ -15,6 +15,7 @@ from dropkit._validation import (
     check_min_dims,
     check_probability,
 )
+from dropkit.functional._tracing import traceable
 
 TARGETED_MODES = ("weight", "unit")
 
@@ -51,6 +52,7 @@ def targeted_mask(weight: Tensor, gamma: float, mode: str = "weight") -> Tensor:
     return mask.reshape(weight.shape)
 
 
+@traceable
 def targeted_dropout(
     weight: Tensor,
     gamma: float,

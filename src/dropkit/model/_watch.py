@@ -4,6 +4,7 @@ operators registered in the ``torch.ops.dropkit`` namespace (watched in a dispat
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ def functional_ops() -> dict[CodeType, str]:
     """The code objects of the public ``dropkit.functional`` functions, with their names."""
     ops = {}
     for name in dropkit.functional.__all__:
-        code = getattr(getattr(dropkit.functional, name, None), "__code__", None)
+        function = inspect.unwrap(getattr(dropkit.functional, name))  # past tracing wrappers
+        code = getattr(function, "__code__", None)
         if isinstance(code, CodeType):
             ops[code] = f"dropkit.functional.{name}"
     return ops

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -72,6 +72,15 @@ class RateModule(RandomModule):
     def __init__(self, p: float = 0.5, generator: rng.GeneratorSource = None) -> None:
         super().__init__(generator)
         self.p = p
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # under torch.fx.symbolic_trace the module is one leaf node, called at run time
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, torch.fx.Proxy):
+                tracer = value.tracer
+                path = tracer.path_of_module(self)  # type: ignore[attr-defined]
+                return tracer.create_proxy("call_module", path, args, kwargs)
+        return super().__call__(*args, **kwargs)
 
     @property
     def p(self) -> float:

@@ -1,8 +1,11 @@
-// Fused CPU dropout: random bits, threshold and the scaled output in one pass.
+// Fused CPU dropout: random words, threshold and the scaled output in one pass.
 //
-// Each element i draws a 32-bit word from a counter-based hash of (i, key), where key comes from
-// a seed drawn from a torch generator. The same (seed, p) therefore rebuilds the same mask, so
-// backward needs only the seed: it runs the same kernel on the incoming gradient.
+// The mask is the one defined in dropkit/_kernels/philox.py: element i (logical row-major index)
+// takes word i % 4 of Philox 4x32-10 (Salmon et al. 2011) of the counter
+// (i / 4 low, i / 4 high, offset low, offset high) under the 64-bit key `seed`, and is kept iff
+// that word is below min(round((1 - p) 2^32), 2^32 - 1). The same (seed, offset, p) therefore
+// rebuilds the same mask, so backward needs only the seed: it runs the same kernel on the
+// incoming gradient. Outputs keep the input's memory format; the mask follows the logical index.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -11,68 +14,143 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <tuple>
+#include <type_traits>
 #include <vector>
-
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 
 namespace {
 
-constexpr int64_t kBlock = 64;  // elements per mask word
-
-// A fresh output of many megabytes costs more in page faults (one per 4 KiB page, each zeroed by
-// the kernel) than the kernel's arithmetic. Asking for transparent huge pages on the untouched
-// buffer makes that one fault per 2 MiB. Only a hint: without THP support nothing changes.
-void advise_huge_pages(const at::Tensor& out) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
-  const size_t bytes = static_cast<size_t>(out.nbytes());
-  static const bool enabled = [] {
-    const char* setting = std::getenv("DROPKIT_HUGE_PAGES");
-    return setting == nullptr || std::strcmp(setting, "0") != 0;
-  }();
-  if (!enabled || bytes < 4 * kHuge) return;
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(out.data_ptr());
-  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+constexpr int64_t kBlock = 64;                // elements per mask word and per Philox batch
+#if defined(__AVX512F__)
+constexpr int kLanes = 8;  // 64-bit lanes per vector, one Philox counter each
+#elif defined(__AVX2__)
+constexpr int kLanes = 4;
 #else
-  (void)out;
+constexpr int kLanes = 2;  // SSE2, NEON
+#endif
+constexpr int kGather = 16;  // arbitrary indices handled at once by random_gather
+constexpr uint32_t kRoundA = 0xD2511F53U;     // multiplies counter word 0
+constexpr uint32_t kRoundB = 0xCD9E8D57U;     // multiplies counter word 2
+constexpr uint32_t kKeyA = 0x9E3779B9U;       // added to key word 0 between rounds
+constexpr uint32_t kKeyB = 0xBB67AE85U;       // added to key word 1 between rounds
+
+struct Stream {
+  uint32_t key0, key1;        // the seed
+  uint32_t offset0, offset1;  // counter words 2 and 3
+};
+
+Stream make_stream(int64_t seed, int64_t offset) {
+  const auto key = static_cast<uint64_t>(seed);
+  const auto stream = static_cast<uint64_t>(offset);
+  return {static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32),
+          static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)};
+}
+
+// kLanes 64-bit lanes (GCC/Clang vector extensions: each operator below is one vector
+// instruction where the target has them). A counter word lives in the low half of a lane; the
+// high half may hold garbage, which the multiplies ignore and the output drops.
+typedef uint64_t Lanes __attribute__((vector_size(8 * kLanes)));
+#if defined(__clang__)
+#define DROPKIT_SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define DROPKIT_SHUFFLE(a, b, ...) __builtin_shuffle(a, b, Lanes{__VA_ARGS__})
+#endif
+constexpr int kBatches = kBlock / 4 / kLanes;  // vectors of counters per 64 elements
+
+// The 64-bit products of the low halves of the lanes with `constant` (< 2^32): the unsigned
+// even-lane multiply, one instruction on x86.
+inline Lanes multiply(Lanes wide, uint64_t constant) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<Lanes>(
+      _mm512_mul_epu32(reinterpret_cast<__m512i>(wide), _mm512_set1_epi64(constant)));
+#elif defined(__AVX2__)
+  return reinterpret_cast<Lanes>(_mm256_mul_epu32(
+      reinterpret_cast<__m256i>(wide), _mm256_set1_epi64x(static_cast<int64_t>(constant))));
+#else
+  return (wide & 0xFFFFFFFFULL) * constant;
 #endif
 }
 
-inline uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+// Ten Philox rounds on kBatches x kLanes independent counters, in place.
+inline void philox_rounds(Lanes* c0, Lanes* c1, Lanes* c2, Lanes* c3, int batches,
+                          const Stream& s) {
+  uint32_t key0 = s.key0;
+  uint32_t key1 = s.key1;
+  for (int round = 0; round < 10; ++round) {
+    for (int b = 0; b < batches; ++b) {
+      const Lanes product_a = multiply(c0[b], kRoundA);
+      const Lanes product_b = multiply(c2[b], kRoundB);
+      c0[b] = (product_b >> 32) ^ c1[b] ^ static_cast<uint64_t>(key0);
+      c2[b] = (product_a >> 32) ^ c3[b] ^ static_cast<uint64_t>(key1);
+      c1[b] = product_b;
+      c3[b] = product_a;
+    }
+    key0 += kKeyA;
+    key1 += kKeyB;
+  }
 }
 
-inline uint32_t mix32(uint32_t v) {
-  v ^= v >> 16;
-  v *= 0x7feb352dU;
-  v ^= v >> 15;
-  v *= 0x846ca68bU;
-  v ^= v >> 16;
-  return v;
+// The words of the 64 elements starting at logical index `base` (a multiple of 4): element
+// base + 4 j + k takes word k of counter base / 4 + j.
+inline void random_block(uint32_t* words, int64_t base, const Stream& s) {
+  Lanes c0[kBatches], c1[kBatches], c2[kBatches], c3[kBatches];
+  const auto first = static_cast<uint64_t>(base) / 4;
+  for (int b = 0; b < kBatches; ++b) {
+    for (int j = 0; j < kLanes; ++j) {
+      const uint64_t group = first + static_cast<uint64_t>(b * kLanes + j);
+      c0[b][j] = group & 0xFFFFFFFFULL;
+      c1[b][j] = group >> 32;
+    }
+    c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
+    c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+  }
+  philox_rounds(c0, c1, c2, c3, kBatches, s);
+  for (int b = 0; b < kBatches; ++b) {
+    // pairs (word 0, word 1) and (word 2, word 3) per counter, then the pairs interleaved
+    const Lanes low = (c0[b] & 0xFFFFFFFFULL) | (c1[b] << 32);
+    const Lanes high = (c2[b] & 0xFFFFFFFFULL) | (c3[b] << 32);
+#if defined(__AVX512F__)
+    const Lanes out[2] = {DROPKIT_SHUFFLE(low, high, 0, 8, 1, 9, 2, 10, 3, 11),
+                          DROPKIT_SHUFFLE(low, high, 4, 12, 5, 13, 6, 14, 7, 15)};
+#elif defined(__AVX2__)
+    const Lanes out[2] = {DROPKIT_SHUFFLE(low, high, 0, 4, 1, 5),
+                          DROPKIT_SHUFFLE(low, high, 2, 6, 3, 7)};
+#else
+    const Lanes out[2] = {DROPKIT_SHUFFLE(low, high, 0, 2), DROPKIT_SHUFFLE(low, high, 1, 3)};
+#endif
+    std::memcpy(words + 4 * kLanes * b, out, sizeof(out));
+  }
 }
 
-// The random words of the 64 elements starting at `base` (a multiple of 64); vectorisable.
-inline void random_block(uint32_t* words, int64_t base, uint64_t key) {
-  const uint32_t low_key = static_cast<uint32_t>(key);
-  const uint32_t high_key =
-      static_cast<uint32_t>(key >> 32) ^ (static_cast<uint32_t>(base >> 32) * 0x9e3779b9U);
-  const uint32_t low = static_cast<uint32_t>(base);
-  for (int j = 0; j < kBlock; ++j) {
-    words[j] = mix32(mix32(low + static_cast<uint32_t>(j) + low_key) ^ high_key);
+// The words of kGather arbitrary logical indices (one Philox counter each, one word kept).
+inline void random_gather(uint32_t* words, const int64_t* index, const Stream& s) {
+  constexpr int batches = kGather / kLanes;
+  Lanes c0[batches], c1[batches], c2[batches], c3[batches];
+  for (int b = 0; b < batches; ++b) {
+    for (int j = 0; j < kLanes; ++j) {
+      const uint64_t group = static_cast<uint64_t>(index[b * kLanes + j]) / 4;
+      c0[b][j] = group & 0xFFFFFFFFULL;
+      c1[b][j] = group >> 32;
+    }
+    c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
+    c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+  }
+  philox_rounds(c0, c1, c2, c3, batches, s);
+  for (int b = 0; b < batches; ++b) {
+    for (int j = 0; j < kLanes; ++j) {
+      const int64_t word = index[b * kLanes + j] & 3;
+      const uint64_t value = word == 0 ? c0[b][j] : word == 1 ? c1[b][j] : word == 2 ? c2[b][j] : c3[b][j];
+      words[b * kLanes + j] = static_cast<uint32_t>(value);
+    }
   }
 }
 
@@ -89,58 +167,394 @@ inline uint64_t pack_block(const uint32_t* words, uint32_t threshold) {
   return bits;
 }
 
+uint32_t keep_threshold(double p) {
+  // P(keep) = threshold / 2^32, within 2^-32 of 1 - p; llround rounds halves up here (x >= 0)
+  const double scaled = static_cast<double>(std::llround((1.0 - p) * 4294967296.0));
+  return static_cast<uint32_t>(std::min(scaled, 4294967295.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element arithmetic. float16 and bfloat16 go through float32 lanes with bit-level conversions
+// the compiler can vectorise (round to nearest even, as c10's conversions do).
+
+template <typename T>
+struct Element {
+  using math = at::opmath_type<T>;
+  static math load(const T* p) { return static_cast<math>(*p); }
+  static void store(T* p, math v) { *p = static_cast<T>(v); }
+};
+
+template <>
+struct Element<c10::BFloat16> {
+  using math = float;
+  static float load(const c10::BFloat16* p) {
+    uint16_t bits;
+    std::memcpy(&bits, p, 2);
+    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+    float v;
+    std::memcpy(&v, &wide, 4);
+    return v;
+  }
+  static void store(c10::BFloat16* p, float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    const uint32_t rounded = (u + 0x7FFFU + ((u >> 16) & 1U)) >> 16;
+    const bool nan = (u & 0x7FFFFFFFU) > 0x7F800000U;
+    const uint16_t bits = static_cast<uint16_t>(nan ? 0x7FC0U : rounded);
+    std::memcpy(p, &bits, 2);
+  }
+};
+
+template <>
+struct Element<c10::Half> {
+  using math = float;
+  static float from_bits(uint32_t u) {
+    float v;
+    std::memcpy(&v, &u, 4);
+    return v;
+  }
+  static uint32_t to_bits(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return u;
+  }
+#if defined(__F16C__) && defined(__FLT16_MAX__) && !defined(__AVX512FP16__)
+  // the F16C conversions (vcvtph2ps / vcvtps2ph, round to nearest even); with AVX512-FP16 the
+  // compiler turns these into scalar code, so the integer version below serves there
+  static float load(const c10::Half* p) {
+    _Float16 half;
+    std::memcpy(&half, p, 2);
+    return static_cast<float>(half);
+  }
+  static void store(c10::Half* p, float v) {
+    const _Float16 half = static_cast<_Float16>(v);
+    std::memcpy(p, &half, 2);
+  }
+#else
+  // Exact half -> float with integer and float operations only (vectorisable).
+  static float load(const c10::Half* p) {
+    uint16_t half;
+    std::memcpy(&half, p, 2);
+    const uint32_t magnitude = static_cast<uint32_t>(half & 0x7FFFU) << 13;
+    const uint32_t exponent = magnitude & (0x7C00U << 13);
+    const uint32_t normal = magnitude + ((127U - 15U) << 23);
+    const uint32_t special = normal + ((128U - 16U) << 23);  // infinity and NaN
+    // zero and subnormals: renormalise through a float subtraction
+    const float tiny = from_bits(normal + (1U << 23)) - from_bits(113U << 23);
+    const uint32_t bits = exponent == (0x7C00U << 13) ? special
+                          : exponent == 0              ? to_bits(tiny)
+                                                       : normal;
+    return from_bits(bits | (static_cast<uint32_t>(half & 0x8000U) << 16));
+  }
+  // float -> half rounding to nearest even, NaN to 0x7E00 (as c10's conversion).
+  static void store(c10::Half* p, float v) {
+    const uint32_t u = to_bits(v);
+    const uint32_t sign = (u >> 16) & 0x8000U;
+    const uint32_t magnitude = u & 0x7FFFFFFFU;
+    const uint32_t large = magnitude > (255U << 23) ? 0x7E00U : 0x7C00U;
+    const float denormal_magic = from_bits(((127U - 15U) + (23U - 10U) + 1U) << 23);
+    const uint32_t small =
+        to_bits(from_bits(magnitude) + denormal_magic) - to_bits(denormal_magic);
+    const uint32_t odd = (magnitude >> 13) & 1U;
+    const uint32_t normal = (magnitude + ((15U - 127U) << 23) + 0xFFFU + odd) >> 13;
+    const uint32_t bits = magnitude >= ((127U + 16U) << 23) ? large
+                          : magnitude < (113U << 23)        ? small
+                                                            : normal;
+    const uint16_t half = static_cast<uint16_t>(bits | sign);
+    std::memcpy(p, &half, 2);
+  }
+#endif
+};
+
+// x * factor where the word is below the threshold, else +0: the select is a bitwise AND with
+// an all-ones or all-zeros mask (no branch, and a dropped infinity or NaN becomes exactly 0),
+// which compilers vectorise on targets without mask registers too.
+template <typename Math>
+inline Math keep_or_zero(Math value, uint32_t word, uint32_t threshold) {
+  using Bits = std::conditional_t<sizeof(Math) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(Math));
+  const Bits mask = Bits{0} - static_cast<Bits>(word < threshold);
+  Bits bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  bits &= mask;
+  std::memcpy(&value, &bits, sizeof(bits));
+  return value;
+}
+
+// ys[j * out_step] = words[j] < threshold ? xs[j * in_step] * factor : 0, for j < count.
+template <typename T, bool kUnit>
+inline void apply_words(const T* xs, int64_t in_step, T* ys, int64_t out_step,
+                        const uint32_t* words, int64_t count, uint32_t threshold,
+                        typename Element<T>::math factor) {
+  using E = Element<T>;
+  if constexpr (kUnit) {
+    for (int64_t j = 0; j < count; ++j) {
+      E::store(ys + j, keep_or_zero(E::load(xs + j) * factor, words[j], threshold));
+    }
+  } else {
+    for (int64_t j = 0; j < count; ++j) {
+      E::store(ys + j * out_step,
+               keep_or_zero(E::load(xs + j * in_step) * factor, words[j], threshold));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A walk over a tensor in the output's memory order, in runs along its innermost memory dim.
+// Dims of size 1 are dropped and dims that are adjacent in the logical, input and output
+// layouts alike are merged, so a contiguous tensor is one run; a channels_last one is runs along
+// C, whose logical indices are H * W apart.
+
+constexpr int kMaxDims = 16;
+
+struct Walk {
+  int dims = 0;                      // outer dims, then the inner (run) dim last
+  int64_t size[kMaxDims] = {};
+  int64_t logical[kMaxDims] = {};    // stride of the row-major logical index
+  int64_t in[kMaxDims] = {};
+  int64_t out[kMaxDims] = {};
+  int64_t runs = 1;                  // product of the outer sizes
+  int64_t length = 1;                // size of the inner dim
+};
+
+Walk make_walk(const at::Tensor& x, const at::Tensor& out) {
+  TORCH_CHECK(x.dim() <= kMaxDims, "dropkit: at most ", kMaxDims, " dims are supported");
+  std::vector<int> order;
+  std::vector<int64_t> logical(static_cast<size_t>(x.dim()));
+  int64_t stride = 1;
+  for (int64_t d = x.dim() - 1; d >= 0; --d) {
+    logical[static_cast<size_t>(d)] = stride;
+    stride *= x.size(d);
+    if (x.size(d) != 1) order.push_back(static_cast<int>(d));
+  }
+  // outermost first: by output stride, ties by logical stride
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    if (out.stride(a) != out.stride(b)) return out.stride(a) > out.stride(b);
+    return logical[static_cast<size_t>(a)] > logical[static_cast<size_t>(b)];
+  });
+  Walk w;
+  for (int d : order) {
+    const int64_t size = x.size(d);
+    const int64_t l = logical[static_cast<size_t>(d)];
+    if (w.dims > 0) {
+      const int last = w.dims - 1;
+      if (w.logical[last] == l * size && w.in[last] == x.stride(d) * size &&
+          w.out[last] == out.stride(d) * size) {
+        w.size[last] *= size;
+        w.logical[last] = l;
+        w.in[last] = x.stride(d);
+        w.out[last] = out.stride(d);
+        continue;
+      }
+    }
+    w.size[w.dims] = size;
+    w.logical[w.dims] = l;
+    w.in[w.dims] = x.stride(d);
+    w.out[w.dims] = out.stride(d);
+    ++w.dims;
+  }
+  if (w.dims == 0) {  // a single element
+    w.size[0] = 1;
+    w.logical[0] = w.in[0] = w.out[0] = 1;
+    w.dims = 1;
+  }
+  w.length = w.size[w.dims - 1];
+  for (int d = 0; d + 1 < w.dims; ++d) w.runs *= w.size[d];
+  return w;
+}
+
+struct Run {
+  int64_t logical, in, out;  // starting offsets
+};
+
+// The offsets of run number `run` (row-major over the outer dims).
+inline Run run_start(const Walk& w, int64_t run) {
+  Run r{0, 0, 0};
+  for (int d = w.dims - 2; d >= 0; --d) {
+    const int64_t coordinate = run % w.size[d];
+    run /= w.size[d];
+    r.logical += coordinate * w.logical[d];
+    r.in += coordinate * w.in[d];
+    r.out += coordinate * w.out[d];
+  }
+  return r;
+}
+
+inline void next_run(const Walk& w, int64_t run, Run& r) {
+  // run is the index just finished; carry through the outer dims like an odometer
+  for (int d = w.dims - 2; d >= 0; --d) {
+    r.logical += w.logical[d];
+    r.in += w.in[d];
+    r.out += w.out[d];
+    if ((run + 1) % w.size[d] != 0) return;
+    r.logical -= w.size[d] * w.logical[d];
+    r.in -= w.size[d] * w.in[d];
+    r.out -= w.size[d] * w.out[d];
+    run /= w.size[d];
+  }
+}
+
+// Calls body(run offsets, first, count) on pieces of runs in parallel: elements first ..
+// first + count - 1 of a run. Long runs are split into pieces of a multiple of kBlock elements.
+template <typename Body>
+void for_each_piece(const Walk& w, Body body) {
+  constexpr int64_t kPiece = 16384;
+  const int64_t piece = w.length > 2 * kPiece ? kPiece : w.length;
+  const int64_t pieces = (w.length + piece - 1) / piece;
+  const int64_t grain = std::max<int64_t>(1, 2 * kPiece / std::max<int64_t>(piece, 1));
+  at::parallel_for(0, w.runs * pieces, grain, [&](int64_t begin, int64_t end) {
+    int64_t run = begin / pieces;
+    Run r = run_start(w, run);
+    for (int64_t task = begin; task < end; ++task) {
+      for (; run < task / pieces; ++run) next_run(w, run, r);
+      const int64_t first = (task % pieces) * piece;
+      body(r, first, std::min(piece, w.length - first));
+    }
+  });
+}
+
+// Dropout of elements first .. first + length - 1 of a run (logical index logical + j * step).
+template <typename T>
+void dropout_run(const T* src, T* dst, const Walk& w, const Run& r, int64_t first,
+                 int64_t length, const Stream& s, uint32_t threshold,
+                 typename Element<T>::math factor) {
+  const int64_t step = w.logical[w.dims - 1];
+  const int64_t in_step = w.in[w.dims - 1];
+  const int64_t out_step = w.out[w.dims - 1];
+  alignas(64) uint32_t words[kBlock];
+  if (step == 1) {
+    // consecutive logical indices: one Philox counter serves four elements
+    int64_t j = first;
+    while (j < first + length) {
+      const int64_t index = r.logical + j;
+      const int64_t base = index & ~(kBlock - 1);
+      const int64_t skip = index - base;
+      const int64_t count = std::min<int64_t>(kBlock - skip, first + length - j);
+      random_block(words, base, s);
+      const T* xs = src + r.in + j * in_step;
+      T* ys = dst + r.out + j * out_step;
+      if (in_step == 1 && out_step == 1) {
+        apply_words<T, true>(xs, 1, ys, 1, words + skip, count, threshold, factor);
+      } else {
+        apply_words<T, false>(xs, in_step, ys, out_step, words + skip, count, threshold, factor);
+      }
+      j += count;
+    }
+  } else {
+    alignas(64) int64_t index[kGather];
+    for (int64_t j = first; j < first + length; j += kGather) {
+      const int64_t count = std::min<int64_t>(kGather, first + length - j);
+      for (int k = 0; k < kGather; ++k) {
+        index[k] = r.logical + (j + std::min<int64_t>(k, count - 1)) * step;
+      }
+      random_gather(words, index, s);
+      apply_words<T, false>(src + r.in + j * in_step, in_step, dst + r.out + j * out_step,
+                            out_step, words, count, threshold, factor);
+    }
+  }
+}
+
+// The keep mask as 64-bit words over the logical index (bit j of word w: element 64 w + j).
+void write_mask_words(uint64_t* bits, int64_t n, const Stream& s, uint32_t threshold) {
+  const int64_t count = (n + kBlock - 1) / kBlock;
+  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
+    alignas(64) uint32_t words[kBlock];
+    for (int64_t w = begin; w < end; ++w) {
+      random_block(words, w * kBlock, s);
+      uint64_t packed = pack_block(words, threshold);
+      const int64_t valid = std::min<int64_t>(kBlock, n - w * kBlock);
+      if (valid < kBlock) packed &= (uint64_t{1} << valid) - 1;
+      bits[w] = packed;
+    }
+  });
+}
+
+// Dropout where the memory-innermost dim is not the logical one but the next dim out is (the
+// channel dim of a channels_last tensor, a transposed matrix): tiles of kTile positions of that
+// next dim by up to kBlock of the inner dim. For each inner position the tile's kTile logical
+// indices are consecutive, so one random_block (from the counter below them) covers them all.
+constexpr int64_t kTile = kBlock - 4;
+
+inline bool tiles_apply(const Walk& w) {
+  return w.dims >= 2 && w.logical[w.dims - 1] != 1 && w.logical[w.dims - 2] == 1;
+}
+
+template <typename T>
+void dropout_tiled(const T* src, T* dst, const Walk& w, const Stream& s, uint32_t threshold,
+                   typename Element<T>::math factor) {
+  const int inner = w.dims - 1;
+  const int across = w.dims - 2;
+  const int64_t length = w.size[inner];
+  const int64_t width = w.size[across];
+  const int64_t tiles = (width + kTile - 1) / kTile;
+  Walk outer = w;  // the dims outside `across`, with `across` as the run dim
+  outer.dims = across + 1;
+  outer.runs = w.runs / width;
+  const int64_t grain = std::max<int64_t>(1, 16384 / (kTile * length));
+  at::parallel_for(0, outer.runs * tiles, grain, [&](int64_t begin, int64_t end) {
+    alignas(64) uint32_t words[kBlock][kBlock];  // [inner position][tile position]
+    alignas(64) uint32_t column[kBlock];
+    for (int64_t task = begin; task < end; ++task) {
+      const Run r = run_start(outer, task / tiles);
+      const int64_t first = (task % tiles) * kTile;
+      const int64_t count = std::min(kTile, width - first);
+      for (int64_t chunk = 0; chunk < length; chunk += kBlock) {
+        const int64_t depth = std::min(kBlock, length - chunk);
+        for (int64_t k = 0; k < depth; ++k) {
+          const int64_t start = r.logical + first + (chunk + k) * w.logical[inner];
+          const int64_t base = start & ~int64_t{3};
+          random_block(words[k], base, s);
+          if (start != base) std::memmove(words[k], words[k] + (start - base), 4 * count);
+        }
+        for (int64_t j = 0; j < count; ++j) {
+          for (int64_t k = 0; k < depth; ++k) column[k] = words[k][j];
+          const T* xs = src + r.in + (first + j) * w.in[across] + chunk * w.in[inner];
+          T* ys = dst + r.out + (first + j) * w.out[across] + chunk * w.out[inner];
+          if (w.in[inner] == 1 && w.out[inner] == 1) {
+            apply_words<T, true>(xs, 1, ys, 1, column, depth, threshold, factor);
+          } else {
+            apply_words<T, false>(xs, w.in[inner], ys, w.out[inner], column, depth, threshold,
+                                  factor);
+          }
+        }
+      }
+    }
+  });
+}
+
 // Returns (x * mask / (1 - p), mask bits); the bits tensor is empty unless write_mask.
-std::tuple<at::Tensor, at::Tensor> dropout_fused(
-    const at::Tensor& x, double p, int64_t seed, bool write_mask) {
+std::tuple<at::Tensor, at::Tensor> dropout_fused(const at::Tensor& x, double p, int64_t seed,
+                                                 bool write_mask, int64_t offset) {
   TORCH_CHECK(x.device().is_cpu(), "dropkit::dropout_fused expects a CPU tensor");
   TORCH_CHECK(p >= 0.0 && p < 1.0, "dropkit::dropout_fused expects 0 <= p < 1, got ", p);
-  const at::Tensor input = x.contiguous();
-  const int64_t n = input.numel();
-  const int64_t words = (n + kBlock - 1) / kBlock;
-  at::Tensor out = at::empty_like(input);
-  advise_huge_pages(out);
-  at::Tensor mask = at::empty({write_mask ? words : 0}, input.options().dtype(at::kLong));
-  // Keep when the word is below threshold: P(keep) = threshold / 2^32 (1 - p to 2^-32).
-  const double scaled = std::llround((1.0 - p) * 4294967296.0);
-  const uint32_t threshold = static_cast<uint32_t>(std::min(scaled, 4294967295.0));
-  const uint64_t key = mix64(static_cast<uint64_t>(seed));
+  const int64_t n = x.numel();
+  at::Tensor out = at::empty_like(x);  // the input's memory format
+  at::Tensor mask = at::empty({write_mask ? (n + kBlock - 1) / kBlock : 0},
+                              x.options().dtype(at::kLong));
+  const uint32_t threshold = keep_threshold(p);
+  const Stream stream = make_stream(seed, offset);
   const double scale = 1.0 / (1.0 - p);
+  if (write_mask) {
+    write_mask_words(reinterpret_cast<uint64_t*>(mask.mutable_data_ptr<int64_t>()), n, stream,
+                     threshold);
+  }
+  if (n == 0) return std::make_tuple(out, mask);
+  const Walk walk = make_walk(x, out);
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "dropkit_dropout_fused", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        const scalar_t* src = input.const_data_ptr<scalar_t>();
+      at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_dropout_fused", [&] {
+        using math = typename Element<scalar_t>::math;
+        const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
-        uint64_t* bits_out =
-            write_mask ? reinterpret_cast<uint64_t*>(mask.mutable_data_ptr<int64_t>()) : nullptr;
-        const opmath_t factor = static_cast<opmath_t>(scale);
-        at::parallel_for(0, words, 256, [&](int64_t begin, int64_t end) {
-          alignas(64) uint32_t random[kBlock];
-          for (int64_t w = begin; w < end; ++w) {
-            const int64_t base = w * kBlock;
-            const int64_t count = std::min<int64_t>(kBlock, n - base);
-            random_block(random, base, key);
-            if (bits_out != nullptr) {
-              uint64_t bits = pack_block(random, threshold);
-              if (count < kBlock) bits &= (uint64_t{1} << count) - 1;
-              bits_out[w] = bits;
-            }
-            const scalar_t* xs = src + base;
-            scalar_t* ys = dst + base;
-            if (count == kBlock) {
-              for (int j = 0; j < kBlock; ++j) {
-                const opmath_t value = static_cast<opmath_t>(xs[j]) * factor;
-                ys[j] = random[j] < threshold ? static_cast<scalar_t>(value) : scalar_t(0);
-              }
-            } else {
-              for (int64_t j = 0; j < count; ++j) {
-                const opmath_t value = static_cast<opmath_t>(xs[j]) * factor;
-                ys[j] = random[j] < threshold ? static_cast<scalar_t>(value) : scalar_t(0);
-              }
-            }
-          }
+        const math factor = static_cast<math>(scale);
+        if (tiles_apply(walk)) {
+          dropout_tiled<scalar_t>(src, dst, walk, stream, threshold, factor);
+          return;
+        }
+        for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
+          dropout_run<scalar_t>(src, dst, walk, r, first, count, stream, threshold, factor);
         });
       });
-  return std::make_tuple(out.view(x.sizes()), mask);
+  return std::make_tuple(out, mask);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +648,55 @@ int64_t block_kept(const at::Tensor& seeds_in, int64_t mask_maps, at::IntArrayRe
       std::plus<int64_t>());
 }
 
+// block_drop for any layout (channels_last, transposed, strided): one pass writes x * scale in
+// the output's memory order, then each mask map's blocks are zeroed through the strides.
+void block_drop_strided(const at::Tensor& x, at::Tensor& out, const BlockGeometry& g,
+                        const int64_t* s, const int64_t* s_end, int64_t per_mask, double scale) {
+  const Walk walk = make_walk(x, out);
+  const int64_t channels = x.size(1);
+  const int64_t pad = 5 - x.dim();  // missing spatial dims have size 1 and stride 0
+  int64_t stride[3];
+  for (int64_t d = 0; d < 3; ++d) stride[d] = d < pad ? 0 : out.stride(2 + d - pad);
+  const int64_t mask_maps = x.size(0) * channels / per_mask;
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_block_drop_strided", [&] {
+        using E = Element<scalar_t>;
+        using math = typename E::math;
+        const scalar_t* src = x.const_data_ptr<scalar_t>();
+        scalar_t* dst = out.mutable_data_ptr<scalar_t>();
+        const math factor = static_cast<math>(scale);
+        const int64_t in_step = walk.in[walk.dims - 1];
+        const int64_t out_step = walk.out[walk.dims - 1];
+        for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
+          const scalar_t* xs = src + r.in + first * in_step;
+          scalar_t* ys = dst + r.out + first * out_step;
+          for (int64_t j = 0; j < count; ++j) {
+            E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
+          }
+        });
+        at::parallel_for(0, mask_maps, 16, [&](int64_t begin, int64_t end) {
+          const int64_t* it = std::lower_bound(s, s_end, begin * g.seed_cells);
+          for (int64_t mask_map = begin; mask_map < end; ++mask_map) {
+            const int64_t limit = (mask_map + 1) * g.seed_cells;
+            for (; it != s_end && *it < limit; ++it) {
+              for (int64_t map = mask_map * per_mask; map < (mask_map + 1) * per_mask; ++map) {
+                scalar_t* base =
+                    dst + (map / channels) * out.stride(0) + (map % channels) * out.stride(1);
+                for_each_block_row(
+                    g, *it - mask_map * g.seed_cells, [&](int64_t offset, int64_t length) {
+                      const int64_t w = offset % g.size[2];
+                      const int64_t h = (offset / g.size[2]) % g.size[1];
+                      const int64_t d = offset / (g.size[2] * g.size[1]);
+                      scalar_t* row = base + d * stride[0] + h * stride[1] + w * stride[2];
+                      for (int64_t k = 0; k < length; ++k) row[k * stride[2]] = scalar_t(0);
+                    });
+              }
+            }
+          }
+        });
+      });
+}
+
 // x * scale with the blocks of `seeds` zeroed, one feature map at a time while it is in cache.
 // x is (N, C, *spatial); with `shared`, mask map n serves every channel of sample n, else mask
 // map n * C + c serves channel c.
@@ -247,26 +710,28 @@ at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds_in, at::IntAr
   const int64_t per_mask = shared ? channels : 1;
   const at::Tensor seeds = seeds_in.contiguous();
   check_seeds(seeds, maps / std::max<int64_t>(per_mask, 1), g);
-  const at::Tensor input = x.contiguous();
-  at::Tensor out = at::empty_like(input, at::MemoryFormat::Contiguous);
-  advise_huge_pages(out);
+  at::Tensor out = at::empty_like(x);  // the input's memory format
+  if (x.numel() == 0) return out;
   const int64_t* s = seeds.const_data_ptr<int64_t>();
   const int64_t* s_end = s + seeds.numel();
+  if (!x.is_contiguous() || !out.is_contiguous()) {
+    block_drop_strided(x, out, g, s, s_end, per_mask, scale);
+    return out;
+  }
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "dropkit_block_drop", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        const scalar_t* src = input.const_data_ptr<scalar_t>();
+      at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_block_drop", [&] {
+        using E = Element<scalar_t>;
+        using math = typename E::math;
+        const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
-        const opmath_t factor = static_cast<opmath_t>(scale);
+        const math factor = static_cast<math>(scale);
         const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(g.cells, 1));
         at::parallel_for(0, maps, grain, [&](int64_t begin, int64_t end) {
           const int64_t* it = std::lower_bound(s, s_end, (begin / per_mask) * g.seed_cells);
           for (int64_t map = begin; map < end; ++map) {
             const scalar_t* xs = src + map * g.cells;
             scalar_t* ys = dst + map * g.cells;
-            for (int64_t c = 0; c < g.cells; ++c) {
-              ys[c] = static_cast<scalar_t>(static_cast<opmath_t>(xs[c]) * factor);
-            }
+            for (int64_t c = 0; c < g.cells; ++c) E::store(ys + c, E::load(xs + c) * factor);
             const int64_t mask_map = map / per_mask;
             const int64_t first = mask_map * g.seed_cells;
             const int64_t limit = first + g.seed_cells;
@@ -285,57 +750,70 @@ at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds_in, at::IntAr
   return out;
 }
 
-// out[i] = keep[i / inner] ? x[i] * scale : 0, where inner = numel(x) / numel(keep): a mask over
-// the leading dims of a contiguous tensor (drop_path's rows, spatial dropout's (N, C) maps).
-// Dropped rows are written as zeros without reading x.
+// out[i] = keep[i / inner] ? x[i] * scale : 0, where i is the logical index and
+// inner = numel(x) / numel(keep): a mask over the leading dims (drop_path's rows, spatial
+// dropout's (N, C) maps). Dropped rows are written as zeros without reading x. The output has
+// x's memory format.
 at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double scale) {
   TORCH_CHECK(x.device().is_cpu() && keep_in.device().is_cpu(),
               "dropkit::row_dropout expects CPU tensors");
   TORCH_CHECK(keep_in.scalar_type() == at::kBool, "dropkit::row_dropout expects a bool mask");
-  const at::Tensor input = x.contiguous();
   const at::Tensor keep = keep_in.contiguous();
   const int64_t rows = keep.numel();
-  const int64_t n = input.numel();
+  const int64_t n = x.numel();
   TORCH_CHECK(rows > 0 ? n % rows == 0 : n == 0,
               "dropkit::row_dropout: the mask must cover whole leading rows");
-  at::Tensor out = at::empty_like(input, at::MemoryFormat::Contiguous);
-  advise_huge_pages(out);
-  if (n == 0) return out.view(x.sizes());
+  at::Tensor out = at::empty_like(x);
+  if (n == 0) return out;
   const int64_t inner = n / rows;
   const bool* kept = keep.const_data_ptr<bool>();
+  const Walk walk = make_walk(x, out);
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "dropkit_row_dropout", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        const scalar_t* src = input.const_data_ptr<scalar_t>();
+      at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_row_dropout", [&] {
+        using E = Element<scalar_t>;
+        using math = typename E::math;
+        const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
-        const opmath_t factor = static_cast<opmath_t>(scale);
-        // split into chunks of about 16k elements that never straddle a row's decision
-        const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(inner, 16384));
-        const int64_t per_row = (inner + chunk - 1) / chunk;
-        at::parallel_for(0, rows * per_row, 1, [&](int64_t begin, int64_t end) {
-          for (int64_t task = begin; task < end; ++task) {
-            const int64_t row = task / per_row;
-            const int64_t start = row * inner + (task % per_row) * chunk;
-            const int64_t stop = std::min(start + chunk, (row + 1) * inner);
-            scalar_t* ys = dst + start;
-            if (kept[row]) {
-              const scalar_t* xs = src + start;
-              for (int64_t j = 0; j < stop - start; ++j) {
-                ys[j] = static_cast<scalar_t>(static_cast<opmath_t>(xs[j]) * factor);
+        const math factor = static_cast<math>(scale);
+        const int64_t step = walk.logical[walk.dims - 1];
+        const int64_t in_step = walk.in[walk.dims - 1];
+        const int64_t out_step = walk.out[walk.dims - 1];
+        for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
+          const scalar_t* xs = src + r.in + first * in_step;
+          scalar_t* ys = dst + r.out + first * out_step;
+          if (step == 1 && in_step == 1 && out_step == 1) {
+            // segments of one row each: scale or zero
+            int64_t j = 0;
+            while (j < count) {
+              const int64_t index = r.logical + first + j;
+              const int64_t row = index / inner;
+              const int64_t stop = std::min(count, (row + 1) * inner - r.logical - first);
+              if (kept[row]) {
+                for (int64_t k = j; k < stop; ++k) E::store(ys + k, E::load(xs + k) * factor);
+              } else {
+                std::fill(ys + j, ys + stop, scalar_t(0));
               }
-            } else {
-              std::fill(ys, ys + (stop - start), scalar_t(0));
+              j = stop;
+            }
+          } else {
+            for (int64_t j = 0; j < count; ++j) {
+              const int64_t row = (r.logical + (first + j) * step) / inner;
+              if (kept[row]) {
+                E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
+              } else {
+                ys[j * out_step] = scalar_t(0);
+              }
             }
           }
         });
       });
-  return out.view(x.sizes());
+  return out;
 }
 
 }  // namespace
 
 TORCH_LIBRARY(dropkit, m) {
-  m.def("dropout_fused(Tensor x, float p, int seed, bool write_mask) -> (Tensor, Tensor)");
+  m.def("dropout_fused(Tensor x, float p, int seed, bool write_mask, int offset=0) -> (Tensor, Tensor)");
   m.def("block_kept(Tensor seeds, int mask_maps, int[] spatial, int[] valid, int[] blocks) -> int");
   m.def(
       "block_drop(Tensor x, Tensor seeds, int[] valid, int[] blocks, bool shared, float scale) "

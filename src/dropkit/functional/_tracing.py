@@ -1,0 +1,32 @@
+"""Functional ops as leaves of ``torch.fx.symbolic_trace``.
+
+Symbolic tracing calls a function with :class:`torch.fx.Proxy` placeholders instead of tensors.
+dropkit's ops check their input and draw a seed, which a placeholder cannot do, so a decorated
+op called with a placeholder records itself as one ``call_function`` node instead: the traced
+graph calls the op at run time (fresh masks on every call), and fx-based tools (feature
+extraction, quantization, graph rewrites) see one node per op.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import torch
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def traceable(function: Function) -> Function:
+    """``function``, recorded as one graph node when called with a ``torch.fx.Proxy``."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for value in itertools.chain(args, kwargs.values()):
+            if isinstance(value, torch.fx.Proxy):
+                return value.tracer.create_proxy("call_function", wrapper, args, kwargs)
+        return function(*args, **kwargs)
+
+    return cast(Function, wrapper)

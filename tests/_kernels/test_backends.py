@@ -1,0 +1,84 @@
+"""dk.backends: one switch for which implementation runs, defaults from the environment."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import dropkit as dk
+from dropkit._kernels import build
+
+
+def test_force_forbid_and_threshold_choose_the_backend():
+    x = torch.ones(1000)
+    with dk.backends.force("reference"):
+        assert dk.backends.selected(x) == "reference"
+    with dk.backends.forbid("cpu"):
+        assert dk.backends.selected(x) == "reference"
+    with dk.backends.min_elements(1001):
+        assert dk.backends.selected(x) == "reference"
+        assert dk.backends.settings().min_elements == 1001
+    expected = "cpu" if build.cpu_kernels_available() else "reference"
+    assert dk.backends.selected(x) == expected  # restored after each block
+    with dk.backends.force("triton"):
+        assert dk.backends.selected(x) == "reference"  # Triton serves CUDA tensors only
+
+
+def test_use_and_set_allowed_persist_until_changed():
+    before = dk.backends.settings()
+    try:
+        dk.backends.use("reference")
+        assert dk.backends.selected(torch.ones(10)) == "reference"
+        dk.backends.use(None)
+        dk.backends.set_allowed("cpu", False)
+        assert dk.backends.selected(torch.ones(10)) == "reference"
+        dk.backends.set_allowed("cpu", True)
+        dk.backends.set_min_elements(5)
+        assert dk.backends.settings().min_elements == 5
+    finally:
+        dk.backends.use(before.forced)
+        dk.backends.set_min_elements(before.min_elements)
+        for name in ("cpu", "triton"):
+            dk.backends.set_allowed(name, name in before.allowed)
+    assert dk.backends.settings() == before
+
+
+def test_bad_arguments_are_refused_with_the_value():
+    with pytest.raises(
+        ValueError, match="name must be one of 'cpu', 'triton', 'reference', got 'gpu'"
+    ):
+        dk.backends.use("gpu")
+    with pytest.raises(ValueError, match="'reference' backend cannot be forbidden"):
+        dk.backends.set_allowed("reference", False)
+    forbidden = dk.backends.forbid("reference")
+    with pytest.raises(ValueError, match="'reference' backend cannot be forbidden"):
+        forbidden.__enter__()
+    with pytest.raises(ValueError, match="min_elements must be an int >= 0, got -1"):
+        dk.backends.set_min_elements(-1)
+
+
+def test_forcing_a_backend_that_cannot_run_raises(monkeypatch):
+    monkeypatch.setitem(build._state, "cpu", False)  # as on a machine without a compiler
+    with dk.backends.force("cpu"), pytest.raises(RuntimeError, match="'cpu' backend is forced"):
+        dk.functional.dropout(torch.ones(100), 0.5)
+    with dk.backends.forbid("triton"):  # not forced: falls back to the reference path
+        assert dk.backends.selected(torch.ones(100)) == "reference"
+
+
+def test_environment_sets_the_defaults_once_at_import():
+    script = (
+        "import os, torch, dropkit as dk\n"
+        "before = dk.backends.settings()\n"
+        "os.environ['DROPKIT_MIN_ELEMENTS'] = '7'\n"
+        "print(sorted(before.allowed), before.min_elements, dk.backends.settings().min_elements)\n"
+        "print(dk.backends.selected(torch.ones(10 ** 6)))\n"
+    )
+    env = dict(os.environ, DROPKIT_CPU_KERNELS="0", DROPKIT_TRITON="off")
+    env["DROPKIT_MIN_ELEMENTS"] = "4096"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["['reference'] 4096 4096", "reference"]

@@ -121,8 +121,12 @@ def test_missing_cells_are_nan(tmp_path):
     [
         ("empty.csv", "", "is empty"),
         ("blank.csv", "  \n\n", "is empty"),
-        ("header.csv", "epoch,loss,val_loss\n", "has a header but no rows"),
-        ("other.csv", "epoch,lr,momentum\n1,0.1,0.9\n", "no loss or accuracy column"),
+        ("header.csv", "epoch,loss,val_loss\n", "has a CSV header but no rows"),
+        (
+            "other.csv",
+            "epoch,lr,momentum\n1,0.1,0.9\n",
+            r"other.csv \(CSV\) has no metric column .*found: epoch, lr, momentum",
+        ),
         ("words.txt", "just some words\n", "not a recognised history"),
         ("bad.json", '{"loss": [1, 2', "not valid JSON"),
         ("nolog.json", '{"log_history": []}', "empty log_history"),

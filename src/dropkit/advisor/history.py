@@ -126,8 +126,10 @@ def parse_column(raw: str) -> Column | None:
     text = str(raw).strip()
     if " - " in text:  # W&B export: "<run name> - <metric>"
         text = text.rsplit(" - ", 1)[1]
+    if text.lower().endswith(("__min", "__max", "__step")):
+        return None
     name = normalize_name(text)
-    if not name or name.endswith(("__min", "__max", "__step")):
+    if not name:
         return None
     level = "plain"
     if name.startswith("epoch_") and name != "epoch_":
@@ -360,6 +362,10 @@ class EpochFolder:
 
     def add(self, epoch: float, row: Mapping[str, Any]) -> None:
         """Add one row of raw values (names as in the plan) logged in ``epoch``."""
+        self.add_cells(epoch, [(self.index[name], raw) for name, raw in row.items()])
+
+    def add_cells(self, epoch: float, cells: Iterable[tuple[int, Any]]) -> None:
+        """Add one row as ``(column position in the plan, raw value)`` pairs."""
         if epoch < self.last_epoch:
             self.runs.append({})
         self.last_epoch = epoch
@@ -367,11 +373,16 @@ class EpochFolder:
         slots = run.get(epoch)
         if slots is None:
             slots = run[epoch] = array("d", self._blank)
-        for name, raw in row.items():
-            value = parse_value(raw)
-            if value is None:
+        for position, raw in cells:
+            if raw == "" or raw is None or isinstance(raw, bool):
                 continue
-            at = 3 * self.index[name]
+            try:
+                value = float(raw)
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if not -math.inf < value < math.inf:
+                value = math.inf  # logged, but NaN or infinite
+            at = 3 * position
             slots[at] += value
             slots[at + 1] += 1.0
             slots[at + 2] = value

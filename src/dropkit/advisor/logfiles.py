@@ -205,7 +205,7 @@ def _csv(path: Path, first_line: str, columns: Mapping[str, str] | None) -> list
                     "'epoch,train_loss,val_loss' or a JSON file"
                 )
             plan = column_plan(header, f"{source} (CSV)", columns)
-            positions = {name: header.index(name) for name in plan}
+            positions = [(folder_at, header.index(name)) for folder_at, name in enumerate(plan)]
             epoch_name = find_epoch_column(header)
             epoch_at = header.index(epoch_name) if epoch_name is not None else None
             folder = EpochFolder(plan, source)
@@ -217,10 +217,8 @@ def _csv(path: Path, first_line: str, columns: Mapping[str, str] | None) -> list
                 epoch = float(count) if epoch_at is None else _row_epoch(row, epoch_at)
                 if epoch is None:
                     continue  # a repeated header or a row without an epoch
-                folder.add(
-                    epoch,
-                    {name: row[at] for name, at in positions.items() if at < len(row)},
-                )
+                width = len(row)
+                folder.add_cells(epoch, [(i, row[at]) for i, at in positions if at < width])
     except csv.Error as error:
         raise HistoryError(f"{source} is malformed CSV (line {reader.line_num}): {error}") from None
     except UnicodeDecodeError as error:

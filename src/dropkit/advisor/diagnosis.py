@@ -712,20 +712,37 @@ def _verdict(
 def _noise(values: list[float]) -> float:
     """The scatter of a curve around its local trend, a standard deviation.
 
-    On a locally straight line, independent noise of deviation sigma gives second differences of
-    deviation sqrt(6) sigma. Their absolute values are averaged without the largest tenth (so a
-    learning-rate step or a spike does not count as noise); for Gaussian noise that trimmed mean
-    is 0.657 times the deviation. The estimate is raised by 1 / sqrt(n) of itself, so that a
-    short curve's lucky low estimate does not make noise look like a trend.
+    The local trend is a quadratic fitted to each five consecutive epochs (a Savitzky-Golay
+    smoother), so a curve's bend is not taken for noise; for independent noise of deviation
+    sigma the residual at the centre has deviation sqrt(18/35) sigma. Shorter curves use second
+    differences (deviation sqrt(6) sigma). The absolute residuals are averaged without the
+    largest tenth (a learning-rate step or a spike is not noise); for Gaussian noise that
+    trimmed mean is 0.657 deviations. The estimate is raised by 1 / sqrt(m) of itself (m
+    residuals), so that a short curve's lucky low estimate does not make noise look like a
+    trend.
     """
-    if len(values) < 3:
+    count = len(values)
+    if count < 3:
         return 0.0
-    second = sorted(
-        abs(values[i + 1] - 2 * values[i] + values[i - 1]) for i in range(1, len(values) - 1)
-    )
-    kept = second[: max(1, math.ceil(0.9 * len(second)))]
-    estimate = sum(kept) / len(kept) / 0.6574 / math.sqrt(6)
-    return estimate * (1 + 1 / math.sqrt(len(second)))
+    if count >= 5:
+        residuals = [
+            (
+                3 * values[i - 2]
+                - 12 * values[i - 1]
+                + 18 * values[i]
+                - 12 * values[i + 1]
+                + 3 * values[i + 2]
+            )
+            / 35
+            for i in range(2, count - 2)
+        ]
+        deviation = math.sqrt(18 / 35)
+    else:
+        residuals = [values[i + 1] - 2 * values[i] + values[i - 1] for i in range(1, count - 1)]
+        deviation = math.sqrt(6)
+    kept = sorted(abs(r) for r in residuals)[: max(1, math.ceil(0.9 * len(residuals)))]
+    estimate = sum(kept) / len(kept) / 0.6574 / deviation
+    return estimate * (1 + 1 / math.sqrt(len(residuals)))
 
 
 def _trend(values: list[float], noise: float) -> tuple[float, float]:

@@ -114,7 +114,7 @@ def load_history(
     if len(histories) > 1:
         warnings.warn(
             f"{histories[-1].source.rsplit(' (run', 1)[0]} holds {len(histories)} runs (the epoch "
-            "counter restarts); reading the last one; pass run='all' to get every run",
+            "counter restarts); reading the last one (run='all', or --run all, gives each)",
             UserWarning,
             stacklevel=2,
         )

@@ -31,6 +31,8 @@ REGIMES = (
     "not_learning",
 )
 MODES = ("min", "max")
+#: Values a curve needs before its noise is estimated (fewer: changes are read at face value).
+MIN_NOISE_EPOCHS = 6
 
 
 @dataclass(frozen=True)
@@ -719,10 +721,11 @@ def _noise(values: list[float]) -> float:
     largest tenth (a learning-rate step or a spike is not noise); for Gaussian noise that
     trimmed mean is 0.657 deviations. The estimate is raised by 1 / sqrt(m) of itself (m
     residuals), so that a short curve's lucky low estimate does not make noise look like a
-    trend.
+    trend. Below ``MIN_NOISE_EPOCHS`` values a curve's bend cannot be told from its noise: the
+    noise is then taken as zero, and only the practical thresholds judge the changes.
     """
     count = len(values)
-    if count < 3:
+    if count < MIN_NOISE_EPOCHS:
         return 0.0
     if count >= 5:
         residuals = [

@@ -397,14 +397,14 @@ class _Reading:
         limits, units = self.limits, self.units
         val, epochs = self.val, self.epochs
         count = len(val)
-        noise = max(_noise(val), self._floor(val))
+        noise = max(_recent_noise(val), self._floor(val))
         best = max(range(count), key=lambda i: (val[i], -i))
         since = count - 1 - best
         window = min(count, limits.window or max(4, count // 3))
         val_change, val_t = _trend(val[-window:], noise)
         start = epochs[-window]
         train_tail = [t for e, t in zip(self.train_epochs, self.train, strict=False) if e >= start]
-        train_noise = max(_noise(self.train), self._floor(self.train)) if self.train else 0.0
+        train_noise = max(_recent_noise(self.train), self._floor(self.train)) if self.train else 0.0
         train_change, train_t = _trend(train_tail, train_noise) if train_tail else (math.nan, 0.0)
         gaps = self._gaps()
         gap = gaps[-1] if gaps else math.nan
@@ -448,7 +448,10 @@ class _Reading:
                     if e >= epochs[best]
                 ]
                 change, t = _trend(after, train_noise) if len(after) >= 2 else (0.0, 0.0)
-                direction_words = _moved(t, limits.significance)
+                direction_words = _moved(
+                    units.size(change, self.sign * after[0]) if after else 0.0,
+                    units.pick(limits.plateau_accuracy, limits.plateau_loss),
+                )
                 evidence.append(
                     f"training {self.label} {direction_words} since then "
                     f"({self._change(change, self.sign * after[0])})"
@@ -475,19 +478,26 @@ class _Reading:
             if gap_words:
                 evidence.append(gap_words)
             return self._still_improving(values, evidence, gap > gap_limit)
+        # 6. a plateau: the gap and the level of training decide. A curve that is neither clearly
+        # improving nor clearly flat (a few epochs, still moving) is not called overfitting.
+        flat = since >= limits.patience or abs(units.size(val_change, reference)) <= units.pick(
+            limits.plateau_accuracy, limits.plateau_loss
+        )
+        if not flat:
+            flat_words = flat_words.replace(" flat over", " not clearly improving over")
         evidence = [flat_words]
         if gap_words:
             evidence.append(gap_words)
-        # 6. a plateau: the gap and the level of training decide.
-        if math.isfinite(gap) and gap > gap_limit:
+        if math.isfinite(gap) and gap > gap_limit and flat:
             return self._overfitting(values, evidence, "gap")
         train_stalled = not (
             train_t > limits.significance
             and units.size(train_change, reference)
             > units.pick(limits.plateau_accuracy, limits.plateau_loss)
         )
-        if self.train and train_stalled and (self._poor_training() or gap < -gap_limit):
-            return self._underfitting(values, evidence, gap < -gap_limit)
+        inverted = math.isfinite(gap) and gap < -gap_limit
+        if self.train and (inverted or (train_stalled and self._poor_training())):
+            return self._underfitting(values, evidence, inverted)
         if not self.train:
             evidence.append("no training curve, so the gap cannot be read")
         return self._sweet_spot(values, evidence)
@@ -535,12 +545,16 @@ class _Reading:
         if drop <= needed and slope_t >= -limits.significance:
             return None
         side = "below" if self.mode == "max" else "above"
-        trend = f", fitted slope {-slope_t:.1f} standard errors away from it" if since >= 4 else ""
+        if len(val) < MIN_NOISE_EPOCHS:
+            measure = "too few epochs to measure the noise"
+        else:
+            measure = f"the drop is {drop / noise:.1f} times the epoch-to-epoch noise"
+            if since >= 4:
+                measure += f", fitted slope {-slope_t:.1f} standard errors away from it"
         return (
             f"validation {self.label} {self.units.words(drop, reference)} {side} its best "
             f"({reference:.4g} at epoch {self.epochs[best]:g}) over the last {recent} epochs, "
-            f"off its best for {since} epochs (the drop is {drop / max(noise, 1e-300):.1f} times "
-            f"the epoch-to-epoch noise{trend})"
+            f"off its best for {since} epochs ({measure})"
         )
 
     def _change(self, change: float, reference: float) -> str:
@@ -659,9 +673,9 @@ class _Reading:
 
     def _sweet_spot(self, values: dict[str, Any], evidence: list[str]) -> Diagnosis:
         advice = (
-            "Sweet spot: validation has levelled off with a small gap to training. Keep this "
-            f"rate and the checkpoint of epoch {values['best_epoch']:g}; more dropout would only "
-            "pay with longer training."
+            "Sweet spot: validation has levelled off without getting worse and training is not "
+            f"held back. Keep this rate and the checkpoint of epoch {values['best_epoch']:g}; "
+            "more dropout would only pay with longer training."
         )
         reason = "unchanged: neither overfitting nor underfitting shows"
         diagnosis = self._with(self._base("sweet_spot", advice, reason), values)
@@ -748,6 +762,12 @@ def _noise(values: list[float]) -> float:
     return estimate * (1 + 1 / math.sqrt(len(residuals)))
 
 
+def _recent_noise(values: list[float]) -> float:
+    """The noise of the later half of a curve (at least its last 12 values), where the verdict
+    is read: the first epochs of a run are often far noisier."""
+    return _noise(values[-max(12, len(values) // 2) :])
+
+
 def _trend(values: list[float], noise: float) -> tuple[float, float]:
     """The fitted change from the first to the last value, and its slope in standard errors.
 
@@ -770,10 +790,10 @@ def _trend(values: list[float], noise: float) -> tuple[float, float]:
     return slope * (count - 1), slope / error
 
 
-def _moved(t: float, significance: float) -> str:
-    if t > significance:
+def _moved(size: float, plateau: float) -> str:
+    if size > plateau:
         return "still improving"
-    if t < -significance:
+    if size < -plateau:
         return "getting worse too"
     return "about flat"
 

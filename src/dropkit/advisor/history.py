@@ -134,10 +134,6 @@ def parse_column(raw: str) -> Column | None:
     level = "plain"
     if name.startswith("epoch_") and name != "epoch_":
         name, level = name[len("epoch_") :], "epoch"  # Keras' TensorBoard tags: epoch_loss
-    if name.endswith("_epoch"):
-        name, level = name[: -len("_epoch")], "epoch"
-    elif name.endswith("_step"):
-        name, level = name[: -len("_step")], "step"
     split = "train"
     for prefix, which in _PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
@@ -148,6 +144,10 @@ def parse_column(raw: str) -> Column | None:
             if name.endswith(suffix) and len(name) > len(suffix):
                 name, split = name[: -len(suffix)], which
                 break
+    if name.endswith("_epoch"):
+        name, level = name[: -len("_epoch")], "epoch"
+    elif name.endswith("_step"):
+        name, level = name[: -len("_step")], "step"
     metric = _METRIC_ALIASES.get(name, name)
     if not metric or metric in IGNORED or metric.startswith("train_"):
         return None

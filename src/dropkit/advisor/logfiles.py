@@ -282,7 +282,17 @@ def _tensorboard(files: list[Path], columns: Mapping[str, str] | None) -> Histor
     )
     if not val_steps:
         val_steps = sorted({step for values in points.values() for step, _ in values})
-    return align_points(points, [(step, step) for step in val_steps], f"{source} (TensorBoard)")
+    marks = next(
+        (sorted(v) for name, v in points.items() if normalize_name(name) == "train_epoch"), []
+    )
+    anchors = [(step, _epoch_at(marks, step)) for step in val_steps]
+    return align_points(points, anchors, f"{source} (TensorBoard)")
+
+
+def _epoch_at(marks: list[tuple[float, float]], step: float) -> float:
+    """The epoch at ``step`` read off the Trainer's ``train/epoch`` marks; the step without."""
+    before = [mark for mark in marks if mark[0] <= step]
+    return round(before[-1][1], 4) if before else step
 
 
 def _by_epoch_tag(

@@ -334,3 +334,10 @@ def test_a_large_csv_is_streamed(tmp_path):
         tracemalloc.stop()
     assert len(history) == 40
     assert peak < size / 4  # kept per epoch, not per row: far below the file's size
+
+
+def test_a_git_lfs_pointer_is_named_as_such(tmp_path):
+    pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 4096\n"
+    path = write(tmp_path, "events.out.tfevents.1.host", pointer)
+    with pytest.raises(HistoryError, match="is a Git LFS pointer, not the log itself"):
+        dk.load_history(path)

@@ -410,6 +410,7 @@ class _Reading:
         gap = gaps[-1] if gaps else math.nan
         gap_change = _trend(gaps[-window:], 0.0)[0] if len(gaps) >= 2 else math.nan
         reference = self.sign * val[best]
+        start_value = self.sign * val[-window]
         values = {
             "final_val": self.sign * val[-1],
             "best_val": reference,
@@ -417,14 +418,19 @@ class _Reading:
             "final_train": self.sign * self.train[-1] if self.train else math.nan,
             "gap": gap,
             "gap_trend": gap_change,
-            "val_trend": units.size(val_change, reference),
-            "train_trend": units.size(train_change, reference) if self.train else math.nan,
+            "val_trend": units.size(val_change, start_value),
+            "train_trend": units.size(train_change, start_value) if self.train else math.nan,
             "noise": noise,
             "epochs_since_best": since,
         }
         flat_words = (
             f"validation {self.label} flat over the last {window} epochs (fitted change: "
-            f"{self._change(val_change, reference)}; noise ±{noise:.2g} per epoch)"
+            f"{self._change(val_change, start_value)}; "
+            + (
+                f"noise ±{noise:.2g} per epoch)"
+                if count >= MIN_NOISE_EPOCHS
+                else "too few epochs to measure noise)"
+            )
         )
         # 3. not learning: neither curve ever improved on its first value.
         gap_limit = units.pick(limits.gap_accuracy, limits.gap_loss)
@@ -466,23 +472,26 @@ class _Reading:
             return self._overfitting(values, evidence, "degrading")
         gap_words = self._gap_words(gap, gap_change)
         # 5. still improving: validation's slope is clear of the noise and of practical size.
-        improving = val_t > limits.significance and units.size(val_change, reference) > units.pick(
-            limits.plateau_accuracy, limits.plateau_loss
-        )
+        plateau = units.pick(limits.plateau_accuracy, limits.plateau_loss)
+        improving = val_t > limits.significance and units.size(val_change, start_value) > plateau
+        how = f"slope {val_t:.1f} standard errors from zero"
+        if count < MIN_NOISE_EPOCHS and since == 0 and count > limits.patience:
+            # Too short for a noise estimate: still improving if the last epochs still gain.
+            recent = val[-1] - val[-1 - limits.patience]
+            if units.size(recent, self.sign * val[-1 - limits.patience]) > plateau:
+                improving, how = True, "best at the last epoch, too few epochs to measure noise"
         if improving:
             evidence = [
-                f"validation {self.label} {self._change(val_change, reference)} over "
-                f"the last {window} epochs (slope {val_t:.1f} standard errors from zero); best "
-                f"{reference:.4g} at epoch {epochs[best]:g}"
+                f"validation {self.label} {self._change(val_change, start_value)} over "
+                f"the last {window} epochs ({how}); best {reference:.4g} at epoch "
+                f"{epochs[best]:g}"
             ]
             if gap_words:
                 evidence.append(gap_words)
             return self._still_improving(values, evidence, gap > gap_limit)
         # 6. a plateau: the gap and the level of training decide. A curve that is neither clearly
         # improving nor clearly flat (a few epochs, still moving) is not called overfitting.
-        flat = since >= limits.patience or abs(units.size(val_change, reference)) <= units.pick(
-            limits.plateau_accuracy, limits.plateau_loss
-        )
+        flat = since >= limits.patience or abs(units.size(val_change, start_value)) <= plateau
         if not flat:
             flat_words = flat_words.replace(" flat over", " not clearly improving over")
         evidence = [flat_words]

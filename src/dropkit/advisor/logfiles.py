@@ -125,13 +125,17 @@ def _read(path: Path | list[Path], columns: Mapping[str, str] | None) -> list[Hi
     if isinstance(path, list):
         return [_tensorboard(path, columns)]
     source = str(path)
-    if "tfevents" in path.name:
-        return [_tensorboard([path], columns)]
     try:
         with path.open("rb") as handle:
             head = handle.read(_HEAD)
     except OSError as error:
         raise HistoryError(f"cannot read {source}: {error.strerror or error}") from None
+    if head.startswith(b"version https://git-lfs"):
+        raise HistoryError(
+            f"{source} is a Git LFS pointer, not the log itself: fetch it with 'git lfs pull'"
+        )
+    if "tfevents" in path.name:
+        return [_tensorboard([path], columns)]
     if not head.strip():
         raise HistoryError(f"{source} is empty: no CSV or JSON content")
     if b"\x00" in head:

@@ -240,8 +240,8 @@ def test_a_run_that_diverges_is_diagnosed_as_diverged(bad):
 
 def test_an_exploding_loss_is_diverged():
     history = {
-        "train_loss": [2.0, 1.2, 0.8, 0.7, 1.5, 4.0, 9.0],
-        "val_loss": [2.1, 1.3, 0.9, 0.8, 1.6, 4.2, 9.5],
+        "train_loss": [2.0, 1.2, 0.8, 0.7, 1.5, 5.0, 9.0],
+        "val_loss": [2.1, 1.3, 0.9, 0.8, 1.6, 5.2, 9.5],
     }
     diagnosis = dk.diagnose(history, current_p=0.3)
     assert diagnosis.regime == "diverged"

@@ -58,8 +58,8 @@ class Thresholds:
             getting worse.
         learning_accuracy, learning_loss: a curve that never improved on its first value by this
             much (and beyond the noise) did not learn.
-        explode: a loss that rises above its first value by this many times its scale (the first
-            value or the improvement, whichever is larger) has diverged.
+        explode: a loss whose last two values are above its first value by this many times its
+            scale (the first value or the improvement, whichever is larger) has diverged.
         significance: how many standard errors (of a fitted slope, or of the scatter between
             epochs) a change must exceed to count.
         patience: epochs validation must have stayed off its best before it counts as worse.
@@ -356,7 +356,7 @@ class _Reading:
             scale = max(abs(first), first - best, 1e-12)
             noise = _noise(values)
             if (
-                last > first + self.limits.explode * scale
+                min(values[-2:]) > first + self.limits.explode * scale
                 and last - best > self.limits.significance * noise
             ):
                 split = "training" if key.startswith("train") else "validation"
@@ -493,7 +493,10 @@ class _Reading:
         # improving nor clearly flat (a few epochs, still moving) is not called overfitting.
         flat = since >= limits.patience or abs(units.size(val_change, start_value)) <= plateau
         if not flat:
-            flat_words = flat_words.replace(" flat over", " not clearly improving over")
+            flat_words = (
+                f"validation {self.label} moved over the last {window} epochs (fitted change: "
+                f"{self._change(val_change, start_value)}), but not clearly beyond its noise"
+            )
         evidence = [flat_words]
         if gap_words:
             evidence.append(gap_words)

@@ -6,7 +6,8 @@ Raw column names are normalised the same way whatever wrote them: case, spaces, 
 ``.`` do not matter; the split comes from a prefix (``train_``, ``val_``, ``valid_``,
 ``validation_``, ``eval_``, ``dev_``, ``test_``) or a suffix (``/train``, ``/val``), and a name
 without one is a training series (Keras' ``loss``, ``accuracy``). Lightning's ``_epoch`` wins over
-a plain name, which wins over ``_step``; step-level values are averaged per epoch. ``test_``
+a plain name, which wins over ``_step``; values logged several times in an epoch (per step) are
+averaged. ``test_``
 series stand in for validation only when the history has no validation series of that metric.
 
 Values: ``nan`` where a series was not logged in an epoch; ``inf`` where it was logged but not
@@ -347,8 +348,9 @@ class EpochFolder:
     """Folds rows into epochs as they stream in, keeping only floats per epoch and series.
 
     A new run starts when the epoch counter goes back (Keras' ``CSVLogger(append=True)``).
-    Within an epoch, step-level values are averaged; other values keep the last one logged.
-    Each epoch holds one compact array (sum, count, last value per column), whatever the
+    Within an epoch, the values of a column are averaged: a column logged per step (Lightning's
+    ``*_step``, or a plain name logged with ``on_epoch=False``) gives the epoch's mean.
+    Each epoch holds one compact array (sum and count per column), whatever the
     number of rows folded into it.
     """
 
@@ -358,7 +360,7 @@ class EpochFolder:
         self.source = source
         self.runs: list[dict[float, array[float]]] = [{}]
         self.last_epoch = -math.inf
-        self._blank = array("d", [0.0, 0.0, math.nan] * len(self.plan))
+        self._blank = array("d", [0.0, 0.0] * len(self.plan))
 
     def add(self, epoch: float, row: Mapping[str, Any]) -> None:
         """Add one row of raw values (names as in the plan) logged in ``epoch``."""
@@ -382,10 +384,9 @@ class EpochFolder:
                 continue
             if not -math.inf < value < math.inf:
                 value = math.inf  # logged, but NaN or infinite
-            at = 3 * position
+            at = 2 * position
             slots[at] += value
             slots[at + 1] += 1.0
-            slots[at + 2] = value
 
     def histories(self) -> list[History]:
         """One :class:`History` per run, oldest first; runs without values are dropped."""
@@ -407,7 +408,7 @@ class EpochFolder:
     ) -> dict[str, list[float]]:
         chosen: dict[str, str] = {}
         for name, column in self.plan.items():
-            at = 3 * self.index[name]
+            at = 2 * self.index[name]
             if not any(run[e][at + 1] for e in epochs):
                 continue
             current = chosen.get(column.key)
@@ -415,17 +416,16 @@ class EpochFolder:
                 chosen[column.key] = name
         series: dict[str, list[float]] = {}
         for key, name in chosen.items():
-            at, mean = 3 * self.index[name], self.plan[name].level == "step"
-            series[key] = [_fold(run[e][at : at + 3], mean) for e in epochs]
+            at = 2 * self.index[name]
+            series[key] = [_fold(run[e][at : at + 2]) for e in epochs]
         return _test_as_validation(series)
 
 
-def _fold(slot: array[float], mean: bool) -> float:
+def _fold(slot: array[float]) -> float:
+    """An epoch's value: the mean of what was logged in it (one value, or every logged step)."""
     if not slot[1]:
         return math.nan
-    if mean:
-        return slot[0] / slot[1] if math.isfinite(slot[0]) else math.inf
-    return slot[2]
+    return slot[0] / slot[1] if math.isfinite(slot[0]) else math.inf
 
 
 def _test_as_validation(series: dict[str, list[float]]) -> dict[str, list[float]]:

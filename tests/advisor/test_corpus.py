@@ -7,7 +7,7 @@ import json
 import pytest
 
 import dropkit as dk
-from tests.advisor.corpus import CASES
+from tests.advisor.curves import CASES
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dropkit.cli import main
+from tests.test_cli import one_error_line, run
 
 STATE = {
     "log_history": [
@@ -34,20 +34,6 @@ STATE = {
         )
     ]
 }
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err, *words):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 @pytest.fixture

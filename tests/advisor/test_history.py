@@ -318,12 +318,15 @@ def test_a_large_csv_is_streamed(tmp_path):
     import tracemalloc
 
     path = tmp_path / "big.csv"
+    extra = ["lr", "momentum", "grad_norm", "time", "samples_per_second", "global_step"]
     with path.open("w") as handle:
-        handle.write("epoch,step,train_loss_step,lr,note,val_loss\n")
-        for step in range(80_000):
-            handle.write(f"{step // 2000},{step},{1 / (1 + step / 5000):.6f},0.001,abcdefgh,\n")
-            if step % 2000 == 1999:
-                handle.write(f"{step // 2000},{step},,,,{1.1 / (1 + step / 5000):.6f}\n")
+        handle.write(",".join(["epoch", "step", "train_loss_step", *extra, "val_loss"]) + "\n")
+        filler = ",".join(f"{0.000123456789 * (i + 1):.12f}" for i in range(len(extra)))
+        for step in range(24_000):
+            loss = 1 / (1 + step / 5000)
+            handle.write(f"{step // 600},{step},{loss:.6f},{filler},\n")
+            if step % 600 == 599:
+                handle.write(f"{step // 600},{step},,{filler},{1.1 * loss:.6f}\n")
     size = path.stat().st_size
     assert size > 2_500_000
     tracemalloc.start()

@@ -49,7 +49,7 @@ def loader(seed):
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
 
 
-def fit(tmp_path, callback, module, epochs, **settings):
+def fit(tmp_path, callbacks, module, epochs, **settings):
     torch.manual_seed(0)
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -59,7 +59,7 @@ def fit(tmp_path, callback, module, epochs, **settings):
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=str(tmp_path),
-        callbacks=[callback],
+        callbacks=callbacks,
         **settings,
     )
     trainer.fit(module, loader(0), loader(1))
@@ -68,7 +68,7 @@ def fit(tmp_path, callback, module, epochs, **settings):
 
 def test_lightning_run_records_history_and_diagnoses(tmp_path):
     callback = LightningCallback(current_p=0.2)
-    fit(tmp_path, callback, Module(), 4, logger=False)
+    fit(tmp_path, [callback], Module(), 4, logger=False)
     assert len(callback.records) == 4
     history = callback.history
     assert history is not None
@@ -92,21 +92,8 @@ def test_validation_every_third_epoch_and_step_means(tmp_path):
         def on_train_batch_end(self, trainer, module, outputs, batch, index):
             steps[-1].append(float(outputs["loss"]))
 
-    callback_list = [Batches(), callback]
-    torch.manual_seed(0)
-    trainer = pl.Trainer(
-        max_epochs=6,
-        accelerator="cpu",
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(tmp_path),
-        callbacks=callback_list,
-        logger=logger,
-        check_val_every_n_epoch=3,
-    )
-    trainer.fit(Module(on_step=True), loader(0), loader(1))
+    settings = {"logger": logger, "check_val_every_n_epoch": 3}
+    fit(tmp_path, [Batches(), callback], Module(on_step=True), 6, **settings)
     history = callback.history
     assert history is not None and len(history) == 6
     # Validation ran after epochs 2 and 5 only: no stale values in between.
@@ -124,7 +111,7 @@ def test_validation_every_third_epoch_and_step_means(tmp_path):
 def test_advice_passes_the_default_logging_level(tmp_path, caplog):
     # No caplog.at_level: the "dropkit" logger keeps Python's default level, WARNING.
     callback = LightningCallback(current_p=0.2, persist=1)
-    fit(tmp_path, callback, Module(), 4, logger=False)
+    fit(tmp_path, [callback], Module(), 4, logger=False)
     assert callback.changes
     shown = [r for r in caplog.records if r.name == "dropkit" and "dropkit epoch" in r.getMessage()]
     assert len(shown) == len(callback.changes)

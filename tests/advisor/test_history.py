@@ -9,6 +9,7 @@ import pytest
 
 import dropkit as dk
 from dropkit.advisor import History, HistoryError
+from dropkit.advisor.history import as_history
 
 
 def write(tmp_path, name, text):
@@ -344,3 +345,24 @@ def test_a_git_lfs_pointer_is_named_as_such(tmp_path):
     path = write(tmp_path, "events.out.tfevents.1.host", pointer)
     with pytest.raises(HistoryError, match="is a Git LFS pointer, not the log itself"):
         dk.load_history(path)
+
+
+def test_a_dataframe_of_a_lightning_log_reads_nan_as_blank():
+    nan = math.nan
+
+    class Frame:  # what diagnose uses of a pandas DataFrame read from a Lightning metrics.csv
+        columns = ("epoch", "train_loss", "val_loss")
+
+        def to_dict(self, orient):
+            assert orient == "list"
+            return {
+                "epoch": [0, 0, 1, 1, 2, 2],
+                "train_loss": [1.0, nan, 0.6, nan, 0.4, nan],
+                "val_loss": [nan, 1.1, nan, 0.8, nan, 0.7],
+            }
+
+    history = as_history(Frame())
+    assert history.train_loss == [1.0, 0.6, 0.4] and history.val_loss == [1.1, 0.8, 0.7]
+    assert dk.diagnose(Frame()).regime != "diverged"
+    assert math.isnan(as_history({"val_loss": [1.0, None, 0.8]}).val_loss[1])  # not logged
+    assert as_history({"val_loss": [1.0, nan, 0.8]}).val_loss[1] == math.inf  # logged as NaN

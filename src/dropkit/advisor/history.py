@@ -506,11 +506,20 @@ def _between(points: list[tuple[float, float]], step: float) -> float:
 
 
 def as_history(history: Any, source: str = "history") -> History:
-    """Accept a History, a list of per-epoch dicts, a mapping of columns, or a DataFrame."""
+    """Accept a History, a list of per-epoch dicts, a mapping of columns, or a DataFrame.
+
+    In lists and mappings ``None`` marks a value not logged and NaN a value logged as NaN (a
+    diverged loss); in a pandas DataFrame NaN marks a blank cell, as pandas reads one.
+    """
     if isinstance(history, History):
         return history
     if hasattr(history, "to_dict") and hasattr(history, "columns"):  # a pandas DataFrame
-        return History.from_columns(history.to_dict("list"), source=source)
+        # pandas marks a blank cell with NaN: in a DataFrame NaN means "not logged".
+        columns = {
+            name: [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+            for name, values in history.to_dict("list").items()
+        }
+        return History.from_columns(columns, source=source)
     if isinstance(history, Mapping):
         if "log_history" in history:
             return trainer_log_history(history["log_history"], source)

@@ -20,6 +20,7 @@ from dropkit._validation import check_choice, check_non_negative, check_positive
 from dropkit._validation import check_probability as _check_probability
 from dropkit.advisor.history import History, as_history
 from dropkit.advisor.metrics import BOUNDED, default_metric, direction, metric_name, metrics_in
+from dropkit.advisor.trends import MIN_NOISE_EPOCHS, noise_of, recent_noise, trend
 
 REGIMES = (
     "overfitting",
@@ -31,8 +32,6 @@ REGIMES = (
     "not_learning",
 )
 MODES = ("min", "max")
-#: Values a curve needs before its noise is estimated (fewer: changes are read at face value).
-MIN_NOISE_EPOCHS = 6
 
 
 @dataclass(frozen=True)
@@ -354,7 +353,7 @@ class _Reading:
                 continue
             first, best, last = values[0], min(values), values[-1]
             scale = max(abs(first), first - best, 1e-12)
-            noise = _noise(values)
+            noise = noise_of(values)
             if (
                 min(values[-2:]) > first + self.limits.explode * scale
                 and last - best > self.limits.significance * noise
@@ -397,18 +396,18 @@ class _Reading:
         limits, units = self.limits, self.units
         val, epochs = self.val, self.epochs
         count = len(val)
-        noise = max(_recent_noise(val), self._floor(val))
+        noise = max(recent_noise(val), self._floor(val))
         best = max(range(count), key=lambda i: (val[i], -i))
         since = count - 1 - best
         window = min(count, limits.window or max(4, count // 3))
-        val_change, val_t = _trend(val[-window:], noise)
+        val_change, val_t = trend(val[-window:], noise)
         start = epochs[-window]
         train_tail = [t for e, t in zip(self.train_epochs, self.train, strict=False) if e >= start]
-        train_noise = max(_recent_noise(self.train), self._floor(self.train)) if self.train else 0.0
-        train_change, train_t = _trend(train_tail, train_noise) if train_tail else (math.nan, 0.0)
+        train_noise = max(recent_noise(self.train), self._floor(self.train)) if self.train else 0.0
+        train_change, train_t = trend(train_tail, train_noise) if train_tail else (math.nan, 0.0)
         gaps = self._gaps()
         gap = gaps[-1] if gaps else math.nan
-        gap_change = _trend(gaps[-window:], 0.0)[0] if len(gaps) >= 2 else math.nan
+        gap_change = trend(gaps[-window:], 0.0)[0] if len(gaps) >= 2 else math.nan
         reference = self.sign * val[best]
         start_value = self.sign * val[-window]
         values = {
@@ -453,7 +452,7 @@ class _Reading:
                     for e, t in zip(self.train_epochs, self.train, strict=False)
                     if e >= epochs[best]
                 ]
-                change, t = _trend(after, train_noise) if len(after) >= 2 else (0.0, 0.0)
+                change, t = trend(after, train_noise) if len(after) >= 2 else (0.0, 0.0)
                 direction_words = _moved(
                     units.size(change, self.sign * after[0]) if after else 0.0,
                     units.pick(limits.plateau_accuracy, limits.plateau_loss),
@@ -526,7 +525,7 @@ class _Reading:
         return 1e-3 * self.units.span
 
     def _learned(self, values: list[float], noise: float) -> bool:
-        noise = max(noise, _noise(values), self._floor(values))
+        noise = max(noise, noise_of(values), self._floor(values))
         gain = max(values) - values[0]
         needed = self.units.pick(self.limits.learning_accuracy, self.limits.learning_loss)
         chance = math.sqrt(2 * math.log(len(values))) + self.limits.significance
@@ -553,7 +552,7 @@ class _Reading:
         needed = noise * (
             math.sqrt(2 * math.log(len(val))) + limits.significance / math.sqrt(recent)
         )
-        slope_t = _trend(val[best + 1 :], noise)[1] if since >= 4 else 0.0
+        slope_t = trend(val[best + 1 :], noise)[1] if since >= 4 else 0.0
         if drop <= needed and slope_t >= -limits.significance:
             return None
         side = "below" if self.mode == "max" else "above"
@@ -735,71 +734,6 @@ def _verdict(
         reason="unchanged: not enough evidence",
         thresholds=limits,
     )
-
-
-def _noise(values: list[float]) -> float:
-    """The scatter of a curve around its local trend, a standard deviation.
-
-    The local trend is a quadratic fitted to each five consecutive epochs (a Savitzky-Golay
-    smoother), so a curve's bend is not taken for noise; for independent noise of deviation
-    sigma the residual at the centre has deviation sqrt(18/35) sigma. Shorter curves use second
-    differences (deviation sqrt(6) sigma). The absolute residuals are averaged without the
-    largest tenth (a learning-rate step or a spike is not noise); for Gaussian noise that
-    trimmed mean is 0.657 deviations. The estimate is raised by 1 / sqrt(m) of itself (m
-    residuals), so that a short curve's lucky low estimate does not make noise look like a
-    trend. Below ``MIN_NOISE_EPOCHS`` values a curve's bend cannot be told from its noise: the
-    noise is then taken as zero, and only the practical thresholds judge the changes.
-    """
-    count = len(values)
-    if count < MIN_NOISE_EPOCHS:
-        return 0.0
-    if count >= 5:
-        residuals = [
-            (
-                3 * values[i - 2]
-                - 12 * values[i - 1]
-                + 18 * values[i]
-                - 12 * values[i + 1]
-                + 3 * values[i + 2]
-            )
-            / 35
-            for i in range(2, count - 2)
-        ]
-        deviation = math.sqrt(18 / 35)
-    else:
-        residuals = [values[i + 1] - 2 * values[i] + values[i - 1] for i in range(1, count - 1)]
-        deviation = math.sqrt(6)
-    kept = sorted(abs(r) for r in residuals)[: max(1, math.ceil(0.9 * len(residuals)))]
-    estimate = sum(kept) / len(kept) / 0.6574 / deviation
-    return estimate * (1 + 1 / math.sqrt(len(residuals)))
-
-
-def _recent_noise(values: list[float]) -> float:
-    """The noise of the later half of a curve (at least its last 12 values), where the verdict
-    is read: the first epochs of a run are often far noisier."""
-    return _noise(values[-max(12, len(values) // 2) :])
-
-
-def _trend(values: list[float], noise: float) -> tuple[float, float]:
-    """The fitted change from the first to the last value, and its slope in standard errors.
-
-    The standard error uses the larger of the residual scatter and ``noise``.
-    """
-    count = len(values)
-    if count < 2:
-        return 0.0, 0.0
-    mean_x = (count - 1) / 2
-    mean_y = sum(values) / count
-    sxx = sum((x - mean_x) ** 2 for x in range(count))
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values)) / sxx
-    residual = 0.0
-    if count > 2:
-        squares = sum((y - mean_y - slope * (x - mean_x)) ** 2 for x, y in enumerate(values))
-        residual = math.sqrt(squares / (count - 2))
-    error = max(residual, noise) / math.sqrt(sxx)
-    if error <= 0:
-        return slope * (count - 1), math.copysign(math.inf, slope) if slope else 0.0
-    return slope * (count - 1), slope / error
 
 
 def _moved(size: float, plateau: float) -> str:

@@ -12,6 +12,7 @@ transformers = pytest.importorskip("transformers")
 
 import dropkit as dk  # noqa: E402
 from dropkit.advisor import HuggingFaceCallback  # noqa: E402
+from tests.advisor.test_diagnosis import OVERFIT_LOSS  # noqa: E402
 
 
 class TinyClassifier(torch.nn.Module):
@@ -106,8 +107,7 @@ def test_stop_and_apply_rate_on_a_settled_overfitting_verdict():
     callback = HuggingFaceCallback(current_p=0.1, persist=2, apply_rate=True, stop_on=True)
     state = transformers.TrainerState()
     control = transformers.TrainerControl()
-    train = [1.5, 0.9, 0.5, 0.3, 0.15, 0.08, 0.04, 0.02, 0.01]
-    val = [1.55, 1.0, 0.75, 0.70, 0.72, 0.78, 0.85, 0.93, 1.02]
+    train, val = OVERFIT_LOSS["train_loss"], OVERFIT_LOSS["val_loss"]
     stopped_at = None
     for epoch, (loss, eval_loss) in enumerate(zip(train, val, strict=True), start=1):
         state.log_history.append({"epoch": epoch, "loss": loss, "step": 10 * epoch})

@@ -10,11 +10,8 @@ import torch
 import dropkit as dk
 from dropkit.advisor.history import History
 from dropkit.advisor.recorder import DiagnosisRecorder
+from tests.advisor.test_diagnosis import OVERFIT_LOSS as OVERFIT
 
-OVERFIT = {
-    "train_loss": [1.5, 0.9, 0.5, 0.3, 0.15, 0.08, 0.04, 0.02, 0.01],
-    "val_loss": [1.55, 1.0, 0.75, 0.70, 0.72, 0.78, 0.85, 0.93, 1.02],
-}
 IMPROVING = {
     "train_loss": [1.5, 1.2, 1.0, 0.85, 0.75, 0.67, 0.6, 0.55, 0.5],
     "val_loss": [1.55, 1.3, 1.1, 0.95, 0.85, 0.77, 0.7, 0.64, 0.59],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Iterable
 from typing import Any
 
 try:
@@ -21,6 +22,7 @@ except ImportError:  # pragma: no cover - depends on the environment
             "pip install 'dropkit[lightning]'"
         ) from error
 
+from dropkit.advisor.diagnosis import Thresholds
 from dropkit.advisor.history import History, parse_column
 from dropkit.advisor.recorder import DiagnosisRecorder
 
@@ -59,8 +61,26 @@ class LightningCallback(DiagnosisRecorder, Callback):
         []
     """
 
-    def __init__(self, current_p: float | None = None, **settings: Any) -> None:
-        super().__init__(current_p, **settings)
+    def __init__(
+        self,
+        current_p: float | None = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        thresholds: Thresholds | None = None,
+        persist: int = 2,
+        apply_rate: bool = False,
+        stop_on: bool | Iterable[str] = False,
+    ) -> None:
+        super().__init__(
+            current_p,
+            metric=metric,
+            mode=mode,
+            thresholds=thresholds,
+            persist=persist,
+            apply_rate=apply_rate,
+            stop_on=stop_on,
+        )
         self.records: list[dict[str, float]] = []
         self._validated = False
         self._steps: dict[str, list[float]] = {}

@@ -12,6 +12,7 @@ transformers = pytest.importorskip("transformers")
 
 import dropkit as dk  # noqa: E402
 from dropkit.advisor import HuggingFaceCallback  # noqa: E402
+from tests.advisor.test_diagnosis import OVERFIT_LOSS  # noqa: E402
 
 
 class TinyClassifier(torch.nn.Module):
@@ -80,7 +81,10 @@ def test_trainer_run_records_history_and_writes_a_readable_state(tmp_path, caplo
     assert callback.diagnoses[1].regime == "insufficient_data"
     assert callback.diagnoses[-1].regime != "insufficient_data"
     assert callback.diagnoses[-1].metric == "loss"
-    assert sum("dropkit epoch" in record.getMessage() for record in caplog.records) == epochs
+    infos = [r for r in caplog.records if r.levelno == logging.INFO and "dropkit epoch" in r.msg]
+    assert len(infos) == epochs  # every verdict at INFO, changes also at WARNING
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(callback.changes) <= 1
 
     trainer.save_state()
     state_path = tmp_path / "trainer_state.json"
@@ -95,3 +99,24 @@ def test_trainer_run_records_history_and_writes_a_readable_state(tmp_path, caplo
     ]
     assert loaded.val_loss == logged
     assert dk.diagnose(loaded, current_p=0.1).regime == callback.diagnoses[-1].regime
+
+
+def test_stop_and_apply_rate_on_a_settled_overfitting_verdict():
+    # The Trainer's own state and control objects, fed an overfitting log one evaluation at a time.
+    model = TinyClassifier()
+    callback = HuggingFaceCallback(current_p=0.1, persist=2, apply_rate=True, stop_on=True)
+    state = transformers.TrainerState()
+    control = transformers.TrainerControl()
+    train, val = OVERFIT_LOSS["train_loss"], OVERFIT_LOSS["val_loss"]
+    stopped_at = None
+    for epoch, (loss, eval_loss) in enumerate(zip(train, val, strict=True), start=1):
+        state.log_history.append({"epoch": epoch, "loss": loss, "step": 10 * epoch})
+        state.log_history.append({"epoch": epoch, "eval_loss": eval_loss, "step": 10 * epoch})
+        state.epoch = float(epoch)
+        callback.on_evaluate(None, state, control, model=model)
+        if control.should_training_stop and stopped_at is None:
+            stopped_at = epoch
+    regimes = [d.regime for d in callback.diagnoses]
+    first = regimes.index("overfitting")
+    assert stopped_at == first + 2  # the verdict had to persist for two evaluations
+    assert model.net[2].p == pytest.approx(0.2)  # and the rate was raised once, through the model

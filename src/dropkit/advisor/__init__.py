@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from dropkit.advisor.diagnosis import REGIMES, Diagnosis, Thresholds, diagnose
-from dropkit.advisor.history import History, HistoryError, load_history
+from dropkit.advisor.history import History, HistoryError
+from dropkit.advisor.logfiles import load_history
 from dropkit.advisor.tuning import TuneResult, tune
 
 # The callbacks subclass classes of optional packages, so they are attributes loaded on first use

@@ -1,91 +1,188 @@
-"""Training histories: per-epoch train and validation loss and accuracy, read from common formats.
+"""Training histories: per-epoch series of any metric, for training and validation.
 
-A history is one row per epoch with up to four series: ``train_loss``, ``val_loss``, ``train_acc``
-and ``val_acc``. The loader recognises the column names that PyTorch scripts, Keras, PyTorch
-Lightning and the Hugging Face Trainer write, and folds rows that belong to the same epoch
-(Lightning logs training and validation on separate rows, the Trainer logs several training steps
-per epoch) into one.
+A history is one row per epoch. Every series is named ``<split>_<metric>``: the split is ``train``
+or ``val`` and the metric a normalised name (``loss``, ``acc``, ``f1``, ``wer``, ``top1`` ...).
+Raw column names are normalised the same way whatever wrote them: case, spaces, ``/``, ``-`` and
+``.`` do not matter; the split comes from a prefix (``train_``, ``val_``, ``valid_``,
+``validation_``, ``eval_``, ``dev_``, ``test_``) or a suffix (``/train``, ``/val``), and a name
+without one is a training series (Keras' ``loss``, ``accuracy``). Lightning's ``_epoch`` wins over
+a plain name, which wins over ``_step``; values logged several times in an epoch (per step) are
+averaged. ``test_``
+series stand in for validation only when the history has no validation series of that metric.
+
+Values: ``nan`` where a series was not logged in an epoch; ``inf`` where it was logged but not
+finite (a NaN or infinite loss), so that divergence stays visible.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
+import re
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 SERIES = ("train_loss", "val_loss", "train_acc", "val_acc")
+SPLITS = ("train", "val")
 
-# For each series, the raw names that mean it, most specific first: an epoch-level aggregate
-# (Lightning's ``*_epoch``) wins over a per-step value of the same metric.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "train_loss": (
-        "train_loss_epoch",
-        "train_loss",
-        "training_loss",
-        "train/loss",
-        "loss_epoch",
-        "loss",
-        "train_loss_step",
-    ),
-    "val_loss": (
-        "val_loss_epoch",
-        "val_loss",
-        "valid_loss",
-        "validation_loss",
-        "val/loss",
-        "eval_loss",
-        "test_loss",
-    ),
-    "train_acc": (
-        "train_acc_epoch",
-        "train_accuracy_epoch",
-        "train_acc",
-        "train_accuracy",
-        "training_accuracy",
-        "train/acc",
-        "train/accuracy",
-        "acc",
-        "accuracy",
-        "train_acc_step",
-        "train_accuracy_step",
-    ),
-    "val_acc": (
-        "val_acc_epoch",
-        "val_accuracy_epoch",
-        "val_acc",
-        "val_accuracy",
-        "valid_acc",
-        "valid_accuracy",
-        "validation_accuracy",
-        "val/acc",
-        "val/accuracy",
-        "eval_accuracy",
-        "eval_acc",
-        "test_acc",
-        "test_accuracy",
-    ),
+_PREFIXES = (
+    ("training_", "train"),
+    ("train_", "train"),
+    ("validation_", "val"),
+    ("valid_", "val"),
+    ("val_", "val"),
+    ("eval_", "val"),
+    ("dev_", "val"),
+    ("test_", "test"),
+)
+_SUFFIXES = (
+    ("_training", "train"),
+    ("_train", "train"),
+    ("_validation", "val"),
+    ("_valid", "val"),
+    ("_val", "val"),
+    ("_eval", "val"),
+    ("_test", "test"),
+)
+_METRIC_ALIASES = {
+    "accuracy": "acc",
+    "acc1": "top1",
+    "acc_1": "top1",
+    "top_1": "top1",
+    "acc5": "top5",
+    "acc_5": "top5",
+    "top_5": "top5",
+    "ppl": "perplexity",
+    "err": "error",
 }
-EPOCH_NAMES = ("epoch", "epochs")
+#: Logged numbers that are not a measure of the model (never read as a series).
+IGNORED = frozenset(
+    {
+        "epoch",
+        "epochs",
+        "step",
+        "steps",
+        "global_step",
+        "iteration",
+        "iter",
+        "batch",
+        "lr",
+        "learning_rate",
+        "momentum",
+        "weight_decay",
+        "grad_norm",
+        "runtime",
+        "samples_per_second",
+        "steps_per_second",
+        "total_flos",
+        "time",
+        "wall_time",
+        "timestamp",
+        "created_at",
+    }
+)
+#: Metrics logged as fractions or percent; percent (any value above 1.5) is divided by 100.
+FRACTIONS = frozenset({"acc", "top1", "top5", "balanced_acc"})
 
 
 class HistoryError(ValueError):
     """A history that cannot be read or holds no usable series; the message says what is missing."""
 
 
+@dataclass(frozen=True)
+class Column:
+    """What a raw column name means: its series key and how often it was logged."""
+
+    key: str
+    split: str
+    metric: str
+    level: str  # "epoch", "plain" or "step"
+
+
+def normalize_name(raw: str) -> str:
+    """A raw column name in lower case with ``_`` for spaces, ``/``, ``-`` and ``.``.
+
+    Example:
+        >>> normalize_name("Val Loss"), normalize_name("loss/train"), normalize_name("eval-F1")
+        ('val_loss', 'loss_train', 'eval_f1')
+    """
+    text = str(raw).strip().lower()
+    text = re.sub(r"[\s/\-.@:]+", "_", text)
+    return re.sub(r"_+", "_", text).strip("_")
+
+
+def parse_column(raw: str) -> Column | None:
+    """What a raw column name means, or ``None`` for names that are not a model measure.
+
+    W&B CSV exports (``run-1 - train/loss``) lose their run name; their ``__MIN``/``__MAX``
+    columns are skipped.
+
+    Example:
+        >>> parse_column("Train Loss").key, parse_column("eval_wer").key
+        ('train_loss', 'val_wer')
+        >>> parse_column("acc_epoch"), parse_column("learning_rate")
+        (Column(key='train_acc', split='train', metric='acc', level='epoch'), None)
+    """
+    text = str(raw).strip()
+    if " - " in text:  # W&B export: "<run name> - <metric>"
+        text = text.rsplit(" - ", 1)[1]
+    if text.lower().endswith(("__min", "__max", "__step")):
+        return None
+    name = normalize_name(text)
+    if not name:
+        return None
+    level = "plain"
+    if name.startswith("epoch_") and name != "epoch_":
+        name, level = name[len("epoch_") :], "epoch"  # Keras' TensorBoard tags: epoch_loss
+    split = "train"
+    for prefix, which in _PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name, split = name[len(prefix) :], which
+            break
+    else:
+        for suffix, which in _SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name, split = name[: -len(suffix)], which
+                break
+    if name.endswith("_epoch"):
+        name, level = name[: -len("_epoch")], "epoch"
+    elif name.endswith("_step"):
+        name, level = name[: -len("_step")], "step"
+    metric = _METRIC_ALIASES.get(name, name)
+    if not metric or metric in IGNORED or metric.startswith("train_"):
+        return None
+    return Column(key=f"{split}_{metric}", split=split, metric=metric, level=level)
+
+
+def parse_value(value: Any) -> float | None:
+    """A logged number: ``None`` when missing or not a number, ``inf`` when not finite."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else math.inf
+
+
 @dataclass
 class History:
-    """Per-epoch training curves: one value per epoch for each series, ``nan`` where not logged.
+    """Per-epoch training curves: one value per epoch for each series.
+
+    ``nan`` marks an epoch where a series was not logged (validation every few epochs), ``inf`` a
+    value that was logged but not finite (a diverged loss).
 
     Args:
         epochs: the epoch number of each row.
-        train_loss, val_loss, train_acc, val_acc: one float per row (``nan`` when absent), or an
-            empty list when the series was not logged at all. Accuracies are fractions in [0, 1].
+        train_loss, val_loss, train_acc, val_acc: one float per row, or an empty list when the
+            series was not logged. Accuracies are fractions in [0, 1].
         source: where the history came from (a path or a description), for messages.
+        metrics: every other series, by key (``"val_f1"``, ``"train_top1"`` ...).
 
     Example:
         >>> from dropkit.advisor import History
@@ -101,20 +198,32 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     source: str = "history"
+    metrics: dict[str, list[float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.epochs)
 
     def series(self, name: str) -> list[float]:
-        """The values of one series (``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``)."""
-        if name not in SERIES:
-            raise ValueError(f"series must be one of {', '.join(SERIES)}, got {name!r}")
-        values: list[float] = getattr(self, name)
-        return values
+        """The values of one series (``train_loss``, ``val_f1`` ...); ``[]`` when not logged."""
+        if name in SERIES:
+            values: list[float] = getattr(self, name)
+            return values
+        if name in self.metrics:
+            return self.metrics[name]
+        if name.startswith(tuple(f"{split}_" for split in SPLITS)):
+            return []
+        raise ValueError(
+            f"series must be named train_<metric> or val_<metric> such as "
+            f"{', '.join(SERIES)}, got {name!r}"
+        )
+
+    def names(self) -> list[str]:
+        """Every series key, the four usual ones first."""
+        return [*SERIES, *sorted(self.metrics)]
 
     def available(self) -> list[str]:
         """The series holding at least one finite value."""
-        return [name for name in SERIES if any(math.isfinite(v) for v in self.series(name))]
+        return [name for name in self.names() if any(math.isfinite(v) for v in self.series(name))]
 
     def to_records(self) -> list[dict[str, float]]:
         """One dict per epoch with ``epoch`` and every available series (``nan`` kept)."""
@@ -125,56 +234,292 @@ class History:
         ]
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]], source: str = "history") -> History:
+    def from_series(
+        cls, epochs: Sequence[float], series: Mapping[str, Sequence[float]], source: str
+    ) -> History:
+        """A history from per-epoch lists keyed ``<split>_<metric>``; percent becomes fraction."""
+        values = {
+            key: _as_fraction(key, [float(v) for v in column]) for key, column in series.items()
+        }
+        history = cls(
+            epochs=[float(e) for e in epochs],
+            source=source,
+            metrics={key: column for key, column in values.items() if key not in SERIES},
+            **{key: values.get(key, []) for key in SERIES},
+        )
+        if not history.available():
+            raise HistoryError(f"{source} has metric columns but no numeric values")
+        return history
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        source: str = "history",
+        *,
+        columns: Mapping[str, str] | None = None,
+    ) -> History:
         """Build a history from rows of raw metric names, folding rows of the same epoch.
 
-        Rows carrying an ``epoch`` are grouped by it (the last value logged in an epoch wins);
-        without one, each row is an epoch. Names are matched case-insensitively against the
-        common spellings (``loss``/``train_loss``, ``val_accuracy``/``eval_accuracy``, ...).
+        Rows carrying an ``epoch`` are grouped by it; without one, each row is an epoch. Names
+        are normalised (see the module notes); ``columns`` maps a series key to a raw name by
+        hand, e.g. ``{"val_loss": "validation_epoch_average"}``.
         """
         rows = [dict(record) for record in records]
         if not rows:
             raise HistoryError(f"{source} is empty: no epochs found")
-        groups = _group_by_epoch(rows)
-        raw_names = {key for row in rows for key in row}
-        columns = {series: _find_column(raw_names, series) for series in SERIES}
-        if all(column is None for column in columns.values()):
-            found = ", ".join(sorted(str(name) for name in raw_names)) or "nothing"
-            raise HistoryError(
-                f"{source} has no loss or accuracy column (looked for train_loss/loss, "
-                f"val_loss/eval_loss, accuracy, val_accuracy ...; found: {found})"
-            )
-        epochs = [epoch for epoch, _ in groups]
-        values: dict[str, list[float]] = {}
-        for series, column in columns.items():
-            if column is None:
-                values[series] = []
+        raw_names = list(dict.fromkeys(str(key) for row in rows for key in row))
+        plan = column_plan(raw_names, source, columns)
+        epoch_key = find_epoch_column(raw_names)
+        folder = EpochFolder(plan, source)
+        for index, row in enumerate(rows):
+            epoch = parse_value(row.get(epoch_key)) if epoch_key is not None else index + 1.0
+            if epoch is None or not math.isfinite(epoch):
                 continue
-            values[series] = [_last_value(group, column) for _, group in groups]
-        for series in ("train_acc", "val_acc"):
-            values[series] = _as_fraction(values[series])
-        history = cls(epochs=epochs, source=source, **values)
-        if not history.available():
-            raise HistoryError(f"{source} has loss or accuracy columns but no numeric values")
-        return history
+            folder.add(epoch, {name: row.get(name) for name in plan})
+        runs = folder.histories()
+        return runs[-1]
 
     @classmethod
-    def from_columns(cls, columns: Mapping[str, Sequence[Any]], source: str = "history") -> History:
+    def from_columns(
+        cls,
+        columns: Mapping[str, Sequence[Any]],
+        source: str = "history",
+        *,
+        names: Mapping[str, str] | None = None,
+    ) -> History:
         """Build a history from a mapping of column name to per-epoch values (a DataFrame-like)."""
         lengths = {len(values) for values in columns.values()}
         if len(lengths) > 1:
             raise HistoryError(f"{source} has columns of different lengths: {sorted(lengths)}")
         count = lengths.pop() if lengths else 0
         rows = [{name: values[row] for name, values in columns.items()} for row in range(count)]
-        return cls.from_records(rows, source=source)
+        return cls.from_records(rows, source=source, columns=names)
+
+
+def find_epoch_column(raw_names: Iterable[str]) -> str | None:
+    """The raw name of the epoch counter, if any."""
+    return next((name for name in raw_names if normalize_name(name) in ("epoch", "epochs")), None)
+
+
+def column_plan(
+    raw_names: Sequence[str], source: str, columns: Mapping[str, str] | None = None
+) -> dict[str, Column]:
+    """Which raw columns to read, and as what: one raw column per series key and level.
+
+    Raises:
+        HistoryError: a name in ``columns`` is not in the file, or no column is a metric.
+    """
+    plan: dict[str, Column] = {}
+    taken: set[str] = set()
+    for key, raw in (columns or {}).items():
+        parsed = parse_column(key)
+        if parsed is None or parsed.split == "test" or not key.startswith(("train_", "val_")):
+            raise ValueError(
+                f"columns keys must be series names such as 'train_loss' or 'val_f1', got {key!r}"
+            )
+        match = next((n for n in raw_names if n == raw), None) or next(
+            (n for n in raw_names if normalize_name(n) == normalize_name(raw)), None
+        )
+        if match is None:
+            raise HistoryError(
+                f"{source} has no column {raw!r} (for {key}); found: {_listing(raw_names)}"
+            )
+        plan[match] = Column(key=parsed.key, split=parsed.split, metric=parsed.metric, level="set")
+        taken.add(parsed.key)
+    for name in raw_names:
+        parsed = parse_column(name)
+        if name in plan or parsed is None or parsed.key in taken:
+            continue
+        plan[name] = parsed
+    if not plan:
+        raise HistoryError(
+            f"{source} has no metric column (looked for train_loss/loss, val_loss/eval_loss, "
+            f"accuracy, val_accuracy, eval_f1 ...; found: {_listing(raw_names)}); "
+            "name one with columns={'val_loss': 'NAME'} or --column val_loss=NAME"
+        )
+    return plan
+
+
+_LEVEL_RANK = {"set": 0, "epoch": 1, "plain": 2, "step": 3}
+
+
+class EpochFolder:
+    """Folds rows into epochs as they stream in, keeping only floats per epoch and series.
+
+    A new run starts when the epoch counter goes back (Keras' ``CSVLogger(append=True)``).
+    Within an epoch, the values of a column are averaged: a column logged per step (Lightning's
+    ``*_step``, or a plain name logged with ``on_epoch=False``) gives the epoch's mean.
+    Each epoch holds one compact array (sum and count per column), whatever the
+    number of rows folded into it.
+    """
+
+    def __init__(self, plan: Mapping[str, Column], source: str) -> None:
+        self.plan = dict(plan)
+        self.index = {name: position for position, name in enumerate(self.plan)}
+        self.source = source
+        self.runs: list[dict[float, array[float]]] = [{}]
+        self.last_epoch = -math.inf
+        self._blank = array("d", [0.0, 0.0] * len(self.plan))
+
+    def add(self, epoch: float, row: Mapping[str, Any]) -> None:
+        """Add one row of raw values (names as in the plan) logged in ``epoch``."""
+        self.add_cells(epoch, [(self.index[name], raw) for name, raw in row.items()])
+
+    def add_cells(self, epoch: float, cells: Iterable[tuple[int, Any]]) -> None:
+        """Add one row as ``(column position in the plan, raw value)`` pairs."""
+        if epoch < self.last_epoch:
+            self.runs.append({})
+        self.last_epoch = epoch
+        run = self.runs[-1]
+        slots = run.get(epoch)
+        if slots is None:
+            slots = run[epoch] = array("d", self._blank)
+        for position, raw in cells:
+            if raw == "" or raw is None or isinstance(raw, bool):
+                continue
+            try:
+                value = float(raw)
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if not -math.inf < value < math.inf:
+                value = math.inf  # logged, but NaN or infinite
+            at = 2 * position
+            slots[at] += value
+            slots[at + 1] += 1.0
+
+    def histories(self) -> list[History]:
+        """One :class:`History` per run, oldest first; runs without values are dropped."""
+        histories = []
+        for number, run in enumerate(self.runs):
+            if not run:
+                continue
+            source = self.source if len(self.runs) == 1 else f"{self.source} (run {number + 1})"
+            epochs = sorted(run)
+            series = self._series(epochs, run)
+            if series:
+                histories.append(History.from_series(epochs, series, source))
+        if not histories:
+            raise HistoryError(f"{self.source} has metric columns but no numeric values")
+        return histories
+
+    def _series(
+        self, epochs: list[float], run: dict[float, array[float]]
+    ) -> dict[str, list[float]]:
+        chosen: dict[str, str] = {}
+        for name, column in self.plan.items():
+            at = 2 * self.index[name]
+            if not any(run[e][at + 1] for e in epochs):
+                continue
+            current = chosen.get(column.key)
+            if current is None or _LEVEL_RANK[column.level] < _LEVEL_RANK[self.plan[current].level]:
+                chosen[column.key] = name
+        series: dict[str, list[float]] = {}
+        for key, name in chosen.items():
+            at = 2 * self.index[name]
+            series[key] = [_fold(run[e][at : at + 2]) for e in epochs]
+        return _test_as_validation(series)
+
+
+def _fold(slot: array[float]) -> float:
+    """An epoch's value: the mean of what was logged in it (one value, or every logged step)."""
+    if not slot[1]:
+        return math.nan
+    return slot[0] / slot[1] if math.isfinite(slot[0]) else math.inf
+
+
+def _test_as_validation(series: dict[str, list[float]]) -> dict[str, list[float]]:
+    result = {key: values for key, values in series.items() if not key.startswith("test_")}
+    for key, values in series.items():
+        if key.startswith("test_"):
+            result.setdefault("val_" + key[len("test_") :], values)
+    return result
+
+
+def _as_fraction(key: str, values: list[float]) -> list[float]:
+    metric = key.split("_", 1)[1] if "_" in key else key
+    if metric not in FRACTIONS:
+        return values
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and max(finite) > 1.5:
+        return [v / 100.0 for v in values]
+    return values
+
+
+def _listing(names: Iterable[str]) -> str:
+    shown = [str(name) for name in names]
+    text = ", ".join(shown[:12]) + (f" and {len(shown) - 12} more" if len(shown) > 12 else "")
+    return text or "nothing"
+
+
+def align_points(
+    points: Mapping[str, Sequence[tuple[float, float]]],
+    anchors: Sequence[tuple[float, float]],
+    source: str,
+) -> History:
+    """A history from series logged at steps, read at the evaluation steps (``anchors``).
+
+    ``points`` maps a raw name to ``(step, value)`` pairs; ``anchors`` is one ``(step, epoch)``
+    per evaluation. A series' value at an anchor is the mean of its points since the previous
+    anchor; with none there, the straight line between its neighbouring points; ``nan`` outside
+    its range. Validation values thus stay where they were logged, and a training loss logged
+    less often than the evaluations is still paired with each of them.
+    """
+    plan = column_plan(list(points), source)
+    chosen: dict[str, str] = {}
+    for name, column in plan.items():
+        current = chosen.get(column.key)
+        if current is None or _LEVEL_RANK[column.level] < _LEVEL_RANK[plan[current].level]:
+            chosen[column.key] = name
+    steps = [step for step, _ in anchors]
+    series = {key: _at_anchors(sorted(points[name]), steps) for key, name in chosen.items()}
+    return History.from_series([epoch for _, epoch in anchors], _test_as_validation(series), source)
+
+
+def _at_anchors(points: list[tuple[float, float]], anchors: list[float]) -> list[float]:
+    values = []
+    previous = -math.inf
+    position = 0
+    for anchor in anchors:
+        inside = []
+        while position < len(points) and points[position][0] <= anchor:
+            if points[position][0] > previous:
+                inside.append(points[position][1])
+            position += 1
+        if inside:
+            values.append(
+                sum(inside) / len(inside) if all(map(math.isfinite, inside)) else math.inf
+            )
+        else:
+            values.append(_between(points, anchor))
+        previous = anchor
+    return values
+
+
+def _between(points: list[tuple[float, float]], step: float) -> float:
+    before = [p for p in points if p[0] <= step]
+    after = [p for p in points if p[0] > step]
+    if not before or not after:
+        return math.nan
+    (s0, v0), (s1, v1) = before[-1], after[0]
+    return v0 + (v1 - v0) * (step - s0) / (s1 - s0)
 
 
 def as_history(history: Any, source: str = "history") -> History:
-    """Accept a History, a list of per-epoch dicts, a mapping of columns, or a DataFrame."""
+    """Accept a History, a list of per-epoch dicts, a mapping of columns, or a DataFrame.
+
+    In lists and mappings ``None`` marks a value not logged and NaN a value logged as NaN (a
+    diverged loss); in a pandas DataFrame NaN marks a blank cell, as pandas reads one.
+    """
     if isinstance(history, History):
         return history
     if hasattr(history, "to_dict") and hasattr(history, "columns"):  # a pandas DataFrame
-        return History.from_columns(history.to_dict("list"), source=source)
+        # pandas marks a blank cell with NaN: in a DataFrame NaN means "not logged".
+        columns = {
+            name: [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+            for name, values in history.to_dict("list").items()
+        }
+        return History.from_columns(columns, source=source)
     if isinstance(history, Mapping):
         if "log_history" in history:
             return trainer_log_history(history["log_history"], source)
@@ -193,166 +538,43 @@ def as_history(history: Any, source: str = "history") -> History:
     )
 
 
-def load_history(path: str | Path) -> History:
-    """Read a training history file: CSV, JSON, Trainer state, Lightning or Keras logs.
-
-    Formats recognised:
-
-    - CSV with a header of common names: ``epoch``, ``train_loss``/``loss``, ``val_loss``,
-      ``train_acc``/``accuracy``, ``val_acc``/``val_accuracy`` ... (Keras' ``CSVLogger`` writes
-      exactly this; semicolon and tab separators are accepted).
-    - PyTorch Lightning's ``CSVLogger`` ``metrics.csv``: training and validation rows interleaved,
-      with blank cells, folded by ``epoch``; ``*_epoch`` aggregates win over ``*_step`` values.
-    - JSON: a list of per-epoch objects, an object of columns, Keras' ``{"history": {...}}``, or the
-      Hugging Face Trainer's ``trainer_state.json`` (its ``log_history``).
-
-    Accuracies logged in percent (any value above 1.5) are divided by 100.
-
-    Args:
-        path: the file to read.
-
-    Returns:
-        A :class:`History`.
-
-    Raises:
-        HistoryError: (a ValueError) the file is missing, empty, unreadable or holds no
-            recognisable loss or accuracy; the message names what is missing.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> import dropkit as dk
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
-        >>> _ = path.write_text("epoch,loss,accuracy,val_loss,val_accuracy\\n0,1.2,0.6,1.3,0.55\\n")
-        >>> h = dk.load_history(path)
-        >>> h.train_acc, h.val_loss
-        ([0.6], [1.3])
-    """
-    path = Path(path)
-    source = str(path)
-    if not path.exists():
-        raise HistoryError(f"{source} does not exist")
-    if path.is_dir():
-        raise HistoryError(f"{source} is a folder, not a history file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise HistoryError(f"cannot read {source}: {error}") from None
-    if not text.strip():
-        raise HistoryError(f"{source} is empty")
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise HistoryError(f"{source} is not valid JSON: {error}") from None
-        return as_history(data, source=source)
-    if path.suffix.lower() == ".json":
-        raise HistoryError(f"{source} is not valid JSON: it starts with {stripped[:20]!r}")
-    return _from_csv(text, source)
-
-
-def _from_csv(text: str, source: str) -> History:
-    try:
-        dialect: Any = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    if not reader.fieldnames or len(reader.fieldnames) < 2:
-        raise HistoryError(
-            f"{source} is not a recognised history: expected a CSV header such as "
-            "'epoch,train_loss,val_loss' or a JSON file"
-        )
-    rows = [{key.strip(): value for key, value in row.items() if key is not None} for row in reader]
-    if not rows:
-        raise HistoryError(f"{source} has a header but no rows")
-    return History.from_records(rows, source=source)
-
-
 def trainer_log_history(log: Any, source: str = "log_history") -> History:
     """A history from the Hugging Face Trainer's ``log_history`` (a list of logged dicts).
 
-    The Trainer logs training steps and evaluations separately: each evaluation becomes an epoch,
-    paired with the mean training loss logged since the previous evaluation.
+    Each evaluation is an epoch (at the Trainer's fractional epoch), paired with the mean training
+    loss logged since the evaluation before; when the Trainer logs the loss less often than it
+    evaluates (``logging_steps`` above ``eval_steps``), the loss is read off the straight line
+    between the logs around the evaluation.
     """
     if not _is_sequence(log) or not log:
         raise HistoryError(f"{source} has an empty log_history: the Trainer logged nothing")
-    rows: list[dict[str, Any]] = []
-    pending: list[float] = []
-    for entry in log:
-        if not isinstance(entry, Mapping):
-            continue
-        if "train_runtime" in entry:  # the end-of-training summary, not an epoch
-            continue
-        if "loss" in entry and _number(entry["loss"]) is not None:
-            pending.append(float(entry["loss"]))
-        if any(key.startswith("eval_") for key in entry):
-            row = {key: value for key, value in entry.items() if key.startswith("eval_")}
-            row["epoch"] = entry.get("epoch", len(rows) + 1)
-            if pending:
-                row["train_loss"] = sum(pending) / len(pending)
-                pending = []
-            rows.append(row)
-    if not rows:
+    points: dict[str, list[tuple[float, float]]] = {}
+    anchors: list[tuple[float, float]] = []
+    for index, entry in enumerate(log):
+        if not isinstance(entry, Mapping) or "train_runtime" in entry:
+            continue  # the end-of-training summary is not an epoch
+        step = parse_value(entry.get("step"))
+        step = float(index) if step is None or not math.isfinite(step) else step
+        evaluation = False
+        for name, raw in entry.items():
+            parsed = parse_column(name)
+            value = parse_value(raw)
+            if parsed is None or value is None:
+                continue
+            points.setdefault(name, []).append((step, value))
+            evaluation = evaluation or parsed.split in ("val", "test")
+        if evaluation:
+            epoch = parse_value(entry.get("epoch"))
+            anchors.append((step, epoch if epoch is not None else len(anchors) + 1.0))
+    if not anchors:
         raise HistoryError(
             f"{source} holds no evaluation in log_history: run the Trainer with "
-            "eval_strategy='epoch' so validation metrics are logged"
+            "eval_strategy='epoch' (or 'steps') so validation metrics are logged"
         )
-    return History.from_records(rows, source=source)
-
-
-def _group_by_epoch(rows: list[dict[str, Any]]) -> list[tuple[float, list[dict[str, Any]]]]:
-    epoch_key = next((key for key in rows[0] if str(key).strip().lower() in EPOCH_NAMES), None)
-    if epoch_key is None:
-        for row in rows:
-            epoch_key = next((k for k in row if str(k).strip().lower() in EPOCH_NAMES), None)
-            if epoch_key is not None:
-                break
-    if epoch_key is None:
-        return [(float(index + 1), [row]) for index, row in enumerate(rows)]
-    groups: dict[float, list[dict[str, Any]]] = {}
-    for row in rows:
-        epoch = _number(row.get(epoch_key))
-        if epoch is None:
-            continue
-        groups.setdefault(epoch, []).append(row)
-    return sorted(groups.items())
-
-
-def _find_column(raw_names: set[str], series: str) -> str | None:
-    by_lower = {str(name).strip().lower(): name for name in raw_names}
-    for alias in ALIASES[series]:
-        if alias in by_lower:
-            return by_lower[alias]
-    return None
-
-
-def _last_value(group: list[dict[str, Any]], column: str) -> float:
-    for row in reversed(group):
-        value = _number(row.get(column))
-        if value is not None:
-            return value
-    return math.nan
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _as_fraction(values: list[float]) -> list[float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if finite and max(finite) > 1.5:
-        return [v / 100.0 for v in values]
-    return values
+    merged: dict[float, tuple[float, float]] = {}
+    for step, epoch in anchors:
+        merged[step] = (step, epoch)  # one evaluation may be logged as several entries
+    return align_points(points, list(merged.values()), source)
 
 
 def _is_sequence(value: Any) -> bool:

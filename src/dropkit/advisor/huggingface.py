@@ -19,18 +19,21 @@ from dropkit.advisor.recorder import DiagnosisRecorder
 
 
 class HuggingFaceCallback(DiagnosisRecorder, TrainerCallback):
-    """Record the Trainer's history; log a :func:`~dropkit.diagnose` verdict after each evaluation.
+    """Diagnose the Trainer's history after each evaluation; report changes, optionally act.
 
-    Pass it to ``transformers.Trainer(callbacks=[...])`` with an evaluation every epoch
-    (``eval_strategy="epoch"``). After each evaluation it reads ``state.log_history`` (training
-    losses paired with the evaluation that follows them, as :func:`~dropkit.load_history` reads a
-    ``trainer_state.json``), diagnoses it, logs the verdict on the ``dropkit`` logger and keeps it.
+    Pass it to ``transformers.Trainer(callbacks=[...])`` with evaluations (``eval_strategy="epoch"``
+    or ``"steps"``). After each evaluation it reads ``state.log_history`` (each evaluation paired
+    with the training loss logged around it, as :func:`~dropkit.load_history` reads a
+    ``trainer_state.json``), diagnoses it and settles the verdict (see
+    :class:`~dropkit.advisor.recorder.DiagnosisRecorder`: hysteresis, a WARNING on the
+    ``dropkit`` logger once per change, and the opt-in actions: ``apply_rate`` writes the rate into
+    the Trainer's model, ``stop_on`` sets ``control.should_training_stop``).
 
     Args:
         current_p: the model's dropout rate, for ``suggested_p``.
-        metric: ``"loss"`` or ``"accuracy"`` (needs an ``eval_accuracy`` from ``compute_metrics``
-            and a training accuracy, which the Trainer does not log), ``None`` to choose.
-        thresholds: :class:`~dropkit.advisor.Thresholds` for the verdicts.
+        metric, mode, thresholds, persist, apply_rate, stop_on: as for
+            :class:`~dropkit.advisor.recorder.DiagnosisRecorder`. ``metric`` can be any evaluation
+            metric of ``compute_metrics`` (``"f1"``, ``"wer"`` ...); by default the loss.
 
     Attributes:
         history: the latest :class:`~dropkit.advisor.History` (``None`` before the first
@@ -48,4 +51,7 @@ class HuggingFaceCallback(DiagnosisRecorder, TrainerCallback):
         self.record(
             lambda: trainer_log_history(state.log_history, source="Trainer log_history"),
             state.epoch or 0.0,
+            model=kwargs.get("model"),
         )
+        if self.should_stop:
+            control.should_training_stop = True

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dropkit.advisor.compare import RateResult
+from dropkit.advisor.diagnosis import Diagnosis
 from dropkit.advisor.history import History, as_history
 
 TRAIN_STYLE = {"color": "#1f77b4", "linestyle": "-", "label": "train"}
@@ -34,13 +35,29 @@ def _finite(epochs: Sequence[float], values: Sequence[float]) -> tuple[list[floa
     return [e for e, _ in pairs], [v for _, v in pairs]
 
 
-def plot_history(history: Any, path: str | Path, *, title: str | None = None) -> Path:
-    """Draw a history's loss and accuracy curves (train and validation) into an image file.
+def plot_history(
+    history: Any,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    diagnosis: Diagnosis | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Draw a history's curves (train and validation) into an image file, the best epoch marked.
+
+    One panel per metric: the diagnosed one first (with ``diagnosis``), then the loss and the
+    accuracy when logged. Each panel marks the best validation epoch; a panel whose positive
+    values span more than a decade gets a logarithmic axis; epochs where a value was NaN or
+    infinite are marked with a cross at the top of the panel.
 
     Args:
         history: a :class:`~dropkit.advisor.History` or anything :func:`~dropkit.diagnose` accepts.
         path: the image to write (its suffix picks the format: ``.png``, ``.svg``, ``.pdf``).
         title: a title above the figure.
+        diagnosis: a :class:`~dropkit.Diagnosis` of the history: its metric is drawn first, its
+            regime is shown in the title.
+        overwrite: replace an existing file; without it an existing name is refused. The file is
+            written aside and moved into place, never through a symbolic link.
 
     Example:
         >>> import pathlib, tempfile
@@ -50,23 +67,78 @@ def plot_history(history: Any, path: str | Path, *, title: str | None = None) ->
         >>> plot_history(history, path).exists()
         True
     """
+    from dropkit._files import write_file
+    from dropkit.advisor.metrics import direction
+
     data = as_history(history)
-    kinds = [
-        kind
-        for kind in ("loss", "acc")
-        if f"val_{kind}" in data.available() or f"train_{kind}" in data.available()
-    ]
-    figure, axes = _figure(1, len(kinds), (5.0 * len(kinds), 3.6))
-    for ax, kind in zip(axes[0], kinds, strict=False):
-        _draw_pair(ax, data, kind)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if kind == "acc" else "loss")
-        ax.legend()
-    if title:
-        figure.suptitle(title)
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    return path
+    metrics = [diagnosis.metric.replace("accuracy", "acc")] if diagnosis is not None else []
+    for metric in ("loss", "acc", *(key.split("_", 1)[1] for key in data.available())):
+        if metric not in metrics and (
+            f"val_{metric}" in data.available() or f"train_{metric}" in data.available()
+        ):
+            metrics.append(metric)
+    metrics = metrics[:3] or ["loss"]
+    figure, axes = _figure(1, len(metrics), (4.6 * len(metrics), 3.4))
+    for ax, metric in zip(axes[0], metrics, strict=False):
+        mode = diagnosis.mode if diagnosis is not None and metrics[0] == metric else None
+        _draw_metric(ax, data, metric, mode or direction(metric) or "min")
+    words = diagnosis.regime.replace("_", " ") if diagnosis is not None else None
+    heading = title or ""
+    if words and words not in heading:
+        heading = f"{heading}: {words}" if heading else words
+    if heading:
+        figure.suptitle(heading)
+    target = Path(path)
+    suffix = target.suffix.lstrip(".").lower() or "png"
+    return write_file(
+        target,
+        lambda scratch: figure.savefig(scratch, dpi=100, format=suffix),
+        overwrite=overwrite,
+    )
+
+
+def _draw_metric(ax: Any, history: History, metric: str, mode: str) -> None:
+    label = "accuracy" if metric == "acc" else metric
+    finite_values: list[float] = []
+    for split, style in (("train", TRAIN_STYLE), ("val", VAL_STYLE)):
+        values = history.series(f"{split}_{metric}")
+        if not values:
+            continue
+        epochs, finite = _finite(history.epochs, values)
+        sparse = len(finite) < 0.8 * len(history) or len(finite) <= 12
+        ax.plot(epochs, finite, marker="o" if sparse else None, markersize=3, **style)
+        finite_values += finite
+        broken = [e for e, v in zip(history.epochs, values, strict=False) if math.isinf(v)]
+        if broken:
+            ax.plot(
+                broken,
+                [1.0] * len(broken),
+                "x",
+                color=style["color"],
+                clip_on=False,
+                transform=ax.get_xaxis_transform(),
+                label=f"{split} not finite",
+            )
+        if split == "val" and finite:
+            pick = min if mode == "min" else max
+            best_value = pick(finite)
+            best_epoch = epochs[finite.index(best_value)]
+            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1)
+            ax.plot(
+                [best_epoch],
+                [best_value],
+                "*",
+                color=style["color"],
+                markersize=11,
+                label=f"best {best_value:.4g} (epoch {best_epoch:g})",
+            )
+    positive = [v for v in finite_values if v > 0]
+    if positive and len(positive) == len(finite_values) and max(positive) > 10 * min(positive):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def plot_curves(results: Sequence[RateResult], path: str | Path, *, kind: str = "acc") -> Path:

@@ -254,7 +254,7 @@ CASES = [
     ("tune space not a pair", lambda: dk.tune(lambda rates: 0.0, {"a": 0.5}), ValueError, r"space\['a'\] must be a \(low, high\) pair, got 0\.5"),
     ("load_history missing file", lambda: dk.load_history("/no/such/history.csv"), ValueError, "/no/such/history.csv does not exist"),
     ("diagnose a number", lambda: dk.diagnose(3), ValueError, "history must be a History, a list of per-epoch dicts or a mapping of columns, got int"),
-    ("diagnose metric", lambda: dk.diagnose(HISTORY, metric="f1"), ValueError, "metric must be one of 'loss', 'accuracy', got 'f1'"),
+    ("diagnose metric", lambda: dk.diagnose(HISTORY, metric="f1"), ValueError, "metric 'f1' is not in history: it holds acc"),
     ("tune space reversed", lambda: dk.tune(lambda rates: 0.0, {"a": (0.5, 0.1)}), ValueError, r"space\['a'\] has low 0\.5 above high 0\.1"),
     ("tune direction", lambda: dk.tune(lambda rates: 0.0, {"a": (0.1, 0.5)}, direction="up"), ValueError, "direction must be one of 'minimize', 'maximize', got 'up'"),
     ("tune n_trials", lambda: dk.tune(lambda rates: 0.0, {"a": (0.1, 0.5)}, n_trials=0), ValueError, "n_trials must be an int >= 1, got 0"),

@@ -217,7 +217,7 @@ def test_killed_worker_loses_no_finished_trial_and_its_trial_is_failed(tmp_path,
     monkeypatch.setenv("TUNE_FOLDER", str(tmp_path))
     monkeypatch.setenv("TUNE_PAUSE", "0")
     monkeypatch.setattr(storage, "GRACE_SECONDS", 1)
-    time.sleep(1.5)
+    time.sleep(3.0)  # the grace period, with the database clock's whole seconds (SQLite)
     objective = load_target(f"{tmp_path / 'worker.py'}:objective")
     full = dk.tune(
         objective, {"a": (0.0, 1.0)}, storage=url, study_name="shared", n_trials=len(before)

@@ -135,12 +135,16 @@ def test_empty_tensor() -> None:
     assert dropout(x, 0.5).shape == (0, 7)
 
 
-def test_no_grad_and_inference_mode() -> None:
-    x = torch.ones(100, 100)
+@pytest.mark.parametrize("numel", [100, 40_000])  # below and above any size threshold
+def test_no_grad_and_inference_mode_draw_the_grad_mode_mask(numel: int) -> None:
+    x = torch.ones(numel)
+    expected = dropout(x.requires_grad_(), 0.5, generator=generator(7)).detach()
+    assert 0.4 < float((expected == 0).double().mean()) < 0.6
     with torch.no_grad():
-        assert (dropout(x, 0.5) == 0).any()
+        assert torch.equal(dropout(x, 0.5, generator=generator(7)), expected)
     with torch.inference_mode():
-        assert (dropout(x, 0.5) == 0).any()
+        quiet = dropout(torch.ones(numel), 0.5, generator=generator(7))
+        assert quiet.is_inference() and torch.equal(quiet, expected)
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])

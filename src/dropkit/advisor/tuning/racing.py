@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dropkit.demo import statistics
+
 #: Candidates evaluated on every seed, when that many exist.
 MIN_FINALISTS = 3
 CONFIDENCE = 0.95
@@ -61,41 +63,12 @@ class Candidate:
         }
 
 
-def t_quantile(probability: float, df: int) -> float:
-    """The ``probability`` quantile (above 0.5) of Student's t with ``df`` >= 1 degrees of freedom.
-
-    Bisection on the closed-form distribution for whole ``df`` (Abramowitz and Stegun 26.7.3-4).
-
-    Example:
-        >>> round(t_quantile(0.975, 4), 3)
-        2.776
-    """
-    if not 0.5 <= probability < 1.0 or df < 1:
-        raise ValueError(f"need 0.5 <= probability < 1 and df >= 1, got {probability}, {df}")
-    target = 2.0 * probability - 1.0  # P(|T| <= t)
-    low, high = 0.0, 1.0
-    while _central(high, df) < target:
-        high *= 2.0
-    for _ in range(200):
-        middle = (low + high) / 2.0
-        if _central(middle, df) < target:
-            low = middle
-        else:
-            high = middle
-        if high - low < 1e-12 * max(1.0, high):
-            break
-    return (low + high) / 2.0
-
-
 def mean_interval(values: list[float]) -> tuple[float, float] | None:
     """The 95% Student-t confidence interval of the mean of ``values``; ``None`` for one value."""
-    count = len(values)
-    if count < 2:
+    if len(values) < 2:
         return None
-    mean = sum(values) / count
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (count - 1))
-    half = t_quantile((1.0 + CONFIDENCE) / 2.0, count - 1) * spread / math.sqrt(count)
-    return (mean - half, mean + half)
+    interval = statistics.mean_interval(values, CONFIDENCE)
+    return (interval.low, interval.high)
 
 
 def rung_sizes(candidates: int, seeds: int) -> list[int]:
@@ -147,21 +120,3 @@ def choose(
         if interval is not None and interval[0] <= 0.0 <= interval[1]:
             runners_up.append(other)
     return best, runners_up
-
-
-def _central(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with ``df`` degrees of freedom (whole number)."""
-    theta = math.atan(t / math.sqrt(df))
-    sine, cosine = math.sin(theta), math.cos(theta)
-    if df % 2 == 1:
-        total, term = 0.0, cosine
-        for k in range(1, (df - 1) // 2 + 1):
-            if k > 1:
-                term *= cosine * cosine * (2 * k - 2) / (2 * k - 1)
-            total += term
-        return 2.0 / math.pi * (theta + sine * total) if df > 1 else 2.0 * theta / math.pi
-    total, term = 1.0, 1.0
-    for k in range(1, df // 2):
-        term *= cosine * cosine * (2 * k - 1) / (2 * k)
-        total += term
-    return sine * total

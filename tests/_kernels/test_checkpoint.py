@@ -10,6 +10,16 @@ FUNCTIONS = {
     "dropout": lambda t, g: dk.functional.dropout(t, 0.5, generator=g),
     "drop_path": lambda t, g: dk.functional.drop_path(t, 0.5, generator=g),
     "drop_block": lambda t, g: dk.functional.drop_block(t, 0.2, 3, generator=g),
+    # ops that draw with torch's own samplers (randn, bernoulli_), replayed the same way
+    "gaussian_dropout": lambda t, g: dk.functional.gaussian_dropout(t, 0.5, generator=g),
+    "alpha_dropout": lambda t, g: dk.functional.alpha_dropout(t, 0.5, generator=g),
+    "gaussian_noise": lambda t, g: dk.functional.gaussian_noise(t, 0.5, generator=g),
+    "embedding_dropout": lambda t, g: dk.functional.embedding_dropout(
+        t.reshape(-1, 16), 0.5, generator=g
+    ).reshape(t.shape),
+    "targeted_dropout": lambda t, g: dk.functional.targeted_dropout(
+        t.reshape(t.shape[0], -1), 0.5, 0.5, generator=g
+    ).reshape(t.shape),
 }
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from dropkit._kernels.seeds import replayable
+
 
 def bernoulli_mask(
     shape: Sequence[int],
@@ -18,9 +20,12 @@ def bernoulli_mask(
     device: torch.device,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """A boolean tensor whose entries are True with ``probability``, independently."""
+    """A boolean tensor whose entries are True with ``probability``, independently.
+
+    An explicit ``generator`` is replayed under checkpointing (:func:`seeds.replayable`).
+    """
     mask = torch.empty(tuple(shape), dtype=torch.bool, device=device)
-    return mask.bernoulli_(probability, generator=generator)
+    return mask.bernoulli_(probability, generator=replayable(generator, mask.device))
 
 
 def apply_keep_mask(x: Tensor, mask: Tensor, scale: float | Tensor) -> Tensor:

@@ -43,6 +43,21 @@ def draw_seed(device: torch.device, generator: torch.Generator | None = None) ->
     return seed
 
 
+def replayable(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    """A generator for ops that draw their noise with torch's own samplers (``randn``, ``rand``,
+    ``bernoulli_``), replayed under checkpointing like a seed.
+
+    None stays None: torch.utils.checkpoint restores the global generators itself. An explicit
+    generator gives one seed through :func:`draw_seed` (recorded in a checkpointed forward,
+    handed back in its recompute) and a fresh generator on ``device`` seeded with it, so the
+    recompute draws exactly the noise of the forward.
+    """
+    if generator is None:
+        return None
+    seed = int(draw_seed(device, generator)) & 0xFFFF_FFFF_FFFF_FFFF
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def _replay(owner: Any) -> Tensor:
     record = getattr(owner, _RECORD, None)
     if not record:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dropkit._kernels.seeds import replayable
 from dropkit._validation import (
     check_floating,
     check_generator,
@@ -126,7 +127,12 @@ def drop_connect_gaussian(
     std = (layer(x * x, weight * weight, zero_bias) * (p / (1.0 - p))).clamp_min(0.0).sqrt()
     total = torch.zeros_like(mean)
     for _ in range(samples):
-        noise = torch.randn(mean.shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        noise = torch.randn(
+            mean.shape,
+            dtype=mean.dtype,
+            device=mean.device,
+            generator=replayable(generator, mean.device),
+        )
         total = total + act(mean + std * noise)
     return total / samples
 

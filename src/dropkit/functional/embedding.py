@@ -50,7 +50,7 @@ def embedding_dropout(
         >>> generator = torch.Generator().manual_seed(0)
         >>> dropped = dk.functional.embedding_dropout(weight, 0.5, generator=generator)
         >>> dropped[:, 0].tolist()  # whole rows dropped or scaled by 2
-        [0.0, 0.0, 2.0, 0.0, 0.0, 0.0]
+        [2.0, 0.0, 2.0, 2.0, 0.0, 2.0]
         >>> F.embedding(torch.tensor([[2, 0, 2]]), dropped)[..., 0]  # word 2 kept everywhere
         tensor([[2., 0., 2.]])
     """

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from dropkit._kernels.masks import bernoulli_mask, zeros_with_zero_gradient
+from dropkit._kernels.seeds import replayable
 from dropkit._validation import (
     check_floating,
     check_generator,
@@ -62,7 +63,9 @@ def gaussian_dropout(
         return x
     if p == 1.0:
         return zeros_with_zero_gradient(x)
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = torch.randn(
+        x.shape, generator=replayable(generator, x.device), device=x.device, dtype=x.dtype
+    )
     return x * noise.mul_(math.sqrt(p / (1.0 - p))).add_(1.0)
 
 
@@ -149,5 +152,7 @@ def gaussian_noise(
     check_generator(generator, x)
     if not training or std == 0.0:
         return x
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = torch.randn(
+        x.shape, generator=replayable(generator, x.device), device=x.device, dtype=x.dtype
+    )
     return x + noise.mul_(std)

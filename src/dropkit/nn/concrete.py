@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from dropkit import rng
+from dropkit._kernels.seeds import replayable
 from dropkit._validation import check_floating, check_min_dims, check_non_negative
 from dropkit.nn._base import RateModule
 
@@ -129,7 +130,12 @@ class ConcreteDropout(RateModule):
             return self.module(x)
         p = self.probability().to(x.dtype)
         generator = self.draw_generator(x.device)
-        u = torch.rand(self._noise_shape(x), dtype=x.dtype, device=x.device, generator=generator)
+        u = torch.rand(
+            self._noise_shape(x),
+            dtype=x.dtype,
+            device=x.device,
+            generator=replayable(generator, x.device),
+        )
         logits = (
             torch.log(p + _EPSILON)
             - torch.log1p(-p + _EPSILON)

@@ -51,8 +51,8 @@ def embedding_dropout(
         >>> dropped = dk.functional.embedding_dropout(weight, 0.5, generator=generator)
         >>> dropped[:, 0].tolist()  # whole rows dropped or scaled by 2
         [2.0, 0.0, 2.0, 2.0, 0.0, 2.0]
-        >>> F.embedding(torch.tensor([[2, 0, 2]]), dropped)[..., 0]  # word 2 kept everywhere
-        tensor([[2., 0., 2.]])
+        >>> F.embedding(torch.tensor([[1, 0, 1]]), dropped)[..., 0]  # word 1 dropped everywhere
+        tensor([[0., 2., 0.]])
     """
     check_floating(weight, "weight")
     check_dims(weight, (2,), "weight", "(num_embeddings, embedding_dim)")

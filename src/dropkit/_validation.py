@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar, cast, overload
 
 import torch
 from torch import Tensor
 
 FLOATING_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+INDEX_DTYPES = (torch.int32, torch.int64)
+
+Value = TypeVar("Value")
+Choice = TypeVar("Choice", bound=str)
+_UNSET: Any = object()
 
 
 def _is_bool(value: Any) -> bool:
@@ -67,6 +72,14 @@ def check_non_negative(value: float, name: str) -> float:
     return value
 
 
+def check_positive(value: float, name: str) -> float:
+    """A finite real number > 0."""
+    value = real_number(value, name, "a positive number")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
 def check_positive_int(value: int, name: str) -> int:
     """An int >= 1 (any integral type, bools refused)."""
     if _is_bool(value) or not isinstance(value, numbers.Integral):
@@ -76,9 +89,16 @@ def check_positive_int(value: int, name: str) -> int:
     return int(value)
 
 
+def check_bool(value: bool, name: str) -> bool:
+    """A bool (Python's or numpy's), returned as a Python bool; anything else is a TypeError."""
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     """One of a fixed set of strings."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         options = ", ".join(repr(choice) for choice in choices)
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
@@ -93,6 +113,14 @@ def check_floating(x: Tensor, name: str = "input") -> None:
             f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
             f"got dtype {x.dtype}"
         )
+
+
+def check_indices(x: Tensor, name: str) -> None:
+    """Token indices: an integer tensor (int32 or int64)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of indices, got {type(x).__name__}")
+    if x.dtype not in INDEX_DTYPES:
+        raise TypeError(f"{name} must be an int64 or int32 tensor of indices, got dtype {x.dtype}")
 
 
 def check_dims(
@@ -160,3 +188,82 @@ def check_generator(generator: torch.Generator | None, x: Tensor) -> None:
         raise ValueError(
             f"generator is on device {generator.device}, but the input is on {x.device}"
         )
+
+
+class Validated(property, Generic[Value]):
+    """A module attribute checked on every assignment, at construction and after.
+
+    ``check(value, name)`` returns the value to store or raises naming the attribute; the value
+    is kept in the instance's ``__dict__`` under ``"_" + name``. ``after(instance, value)``, when
+    given, runs after each successful assignment (to pass the value on to submodules).
+    ``default``, when given, is read before the first assignment. It is a ``property`` with a
+    setter, so tools that look for settable properties (model tooling, torch.compile) see one.
+
+    Example:
+        >>> import torch
+        >>> from dropkit._validation import Validated, check_probability
+        >>> class Layer(torch.nn.Module):
+        ...     p = Validated(check_probability, "The probability of dropping, in [0, 1].")
+        ...     def __init__(self, p):
+        ...         super().__init__()
+        ...         self.p = p
+        >>> layer = Layer(0.5)
+        >>> layer.p = 2.0
+        Traceback (most recent call last):
+        ...
+        ValueError: p must be a probability in [0, 1], got 2.0
+        >>> layer.p
+        0.5
+    """
+
+    def __init__(
+        self,
+        check: Callable[[Any, str], Value],
+        doc: str,
+        *,
+        after: Callable[[Any, Value], None] | None = None,
+        default: Value = _UNSET,
+    ) -> None:
+        super().__init__(self._read, self._write, None, doc)
+        self.check = check
+        self.after = after
+        self.default = default
+        self.name = ""
+        self.storage = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.storage = f"_{name}"
+
+    def _read(self, instance: Any) -> Value:
+        value = instance.__dict__.get(self.storage, self.default)
+        if value is _UNSET:
+            raise AttributeError(f"{type(instance).__name__} has no {self.name!r} set yet")
+        return cast(Value, value)
+
+    def _write(self, instance: Any, value: Any) -> None:
+        checked = self.check(value, self.name)
+        instance.__dict__[self.storage] = checked
+        if self.after is not None:
+            self.after(instance, checked)
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Validated[Value]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Value: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        return self if instance is None else self._read(instance)
+
+    def __set__(self, instance: object, value: Any) -> None:
+        self._write(instance, value)
+
+
+def one_of(choices: Sequence[Choice]) -> Callable[[Any, str], Choice]:
+    """A check for :class:`Validated`: the value must be one of ``choices``."""
+
+    def check(value: Any, name: str) -> Choice:
+        return cast(Choice, check_choice(value, name, choices))
+
+    return check

@@ -1,4 +1,4 @@
-"""Targeted dropout: only the targeted set is ever dropped, at rate alpha."""
+"""Targeted dropout: only the targeted set is ever dropped, at rate p (the paper's alpha)."""
 
 from __future__ import annotations
 
@@ -26,22 +26,20 @@ def test_unit_mode_targets_the_smallest_norm_units() -> None:
     assert not mask.flatten(1).any(1)[[0, 1, 3, 4, 5, 6, 8, 9]].any()
 
 
-@pytest.mark.parametrize(("gamma", "alpha"), [(0.5, 0.5), (0.75, 0.33), (0.3, 0.9)])
-def test_only_targeted_weights_are_dropped_at_rate_alpha(gamma: float, alpha: float) -> None:
+@pytest.mark.parametrize(("fraction", "p"), [(0.5, 0.5), (0.75, 0.33), (0.3, 0.9)])
+def test_only_targeted_weights_are_dropped_at_rate_p(fraction: float, p: float) -> None:
     weight = torch.randn(64, 50, generator=generator(2))
-    targeted = targeted_mask(weight, gamma)
+    targeted = targeted_mask(weight, fraction)
     gen = generator(3)
     dropped_total = 0
     draws = 50
     for _ in range(draws):
-        out = targeted_dropout(weight, gamma, alpha, generator=gen)
+        out = targeted_dropout(weight, fraction, p, generator=gen)
         dropped = out == 0
         assert not (dropped & ~targeted).any()  # never outside the targeted set
         assert torch.equal(out[~dropped], weight[~dropped])  # no rescaling
         dropped_total += int(dropped.sum())
-    assert_fraction(
-        dropped_total / (draws * int(targeted.sum())), alpha, draws * int(targeted.sum())
-    )
+    assert_fraction(dropped_total / (draws * int(targeted.sum())), p, draws * int(targeted.sum()))
 
 
 def test_unit_mode_drops_whole_targeted_units() -> None:
@@ -91,11 +89,36 @@ def test_dtypes(dtype: torch.dtype) -> None:
 
 def test_errors() -> None:
     weight = torch.randn(3, 3)
-    with pytest.raises(ValueError, match=r"gamma must be a probability in \[0, 1\], got 1.2"):
+    with pytest.raises(
+        ValueError, match=r"targeted_fraction must be a probability in \[0, 1\], got 1.2"
+    ):
         targeted_dropout(weight, 1.2, 0.5)
-    with pytest.raises(ValueError, match=r"alpha must be a probability in \[0, 1\], got -0.1"):
+    with pytest.raises(ValueError, match=r"^p must be a probability in \[0, 1\], got -0.1"):
         targeted_dropout(weight, 0.5, -0.1)
+    with pytest.raises(TypeError, match="training must be a bool, got 'yes'"):
+        targeted_dropout(weight, 0.5, 0.5, training="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mode must be one of 'weight', 'unit', got 'row'"):
         targeted_dropout(weight, 0.5, 0.5, mode="row")
     with pytest.raises(ValueError, match="weight must have at least 2 dimensions"):
         targeted_dropout(torch.randn(3), 0.5, 0.5)
+
+
+def test_defaults_are_half_and_half() -> None:
+    weight = torch.randn(16, 16, generator=generator(3))
+    assert torch.equal(
+        targeted_dropout(weight, generator=generator(4)),
+        targeted_dropout(weight, 0.5, 0.5, generator=generator(4)),
+    )
+
+
+def test_old_keywords_warn_and_give_the_same_result() -> None:
+    weight = torch.randn(8, 8, generator=generator(5))
+    new = targeted_dropout(weight, targeted_fraction=0.75, p=0.5, generator=generator(6))
+    with pytest.warns(FutureWarning, match="'gamma' is renamed 'targeted_fraction'"):
+        old = targeted_dropout(weight, gamma=0.75, p=0.5, generator=generator(6))
+    assert torch.equal(old, new)
+    with pytest.warns(FutureWarning, match="'alpha' is renamed 'p'"):
+        old = targeted_dropout(weight, 0.75, alpha=0.5, generator=generator(6))
+    assert torch.equal(old, new)
+    with pytest.raises(TypeError, match="got both 'alpha' and its new name 'p'"):
+        targeted_dropout(weight, 0.75, p=0.5, alpha=0.5)

@@ -93,8 +93,8 @@ def test_scheduler_validates_before_advancing():
     with pytest.raises(ValueError, match=r"schedule\(step\) must be a probability"):
         scheduler.step()
     assert scheduler.state_dict()["step"] == 1 and model[0].p == 0.1
-    with pytest.raises(ValueError, match="start must be an int >= 0, got -1"):
-        dk.schedules.late(0.2, start=-1)
+    with pytest.raises(ValueError, match="start_step must be an int >= 0, got -1"):
+        dk.schedules.late(0.2, start_step=-1)
 
 
 def test_bare_set_dropout_leaves_structural_kinds_alone():

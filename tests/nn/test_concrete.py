@@ -103,7 +103,7 @@ def test_learned_rate_falls_as_the_training_set_grows() -> None:
 def test_errors() -> None:
     with pytest.raises(ValueError, match="init_p must be a probability strictly between 0 and 1"):
         dk.ConcreteDropout(nn.Linear(2, 2), init_p=0.0)
-    with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0, got 0.0"):
         dk.ConcreteDropout(nn.Linear(2, 2), temperature=0)
     with pytest.raises(ValueError, match="weight_regularizer must be a finite number >= 0"):
         dk.ConcreteDropout(nn.Linear(2, 2), weight_regularizer=-1.0)
@@ -113,3 +113,14 @@ def test_errors() -> None:
         dk.SpatialConcreteDropout(nn.Identity())(torch.ones(2, 3))
     with pytest.raises(RuntimeError, match="needs one forward pass before regularization"):
         dk.ConcreteDropout(nn.Identity()).regularization()
+    with pytest.raises(TypeError, match=r"model must be an nn.Module, got 3 \(int\)"):
+        dk.concrete_regularization(3)  # type: ignore[arg-type]
+
+
+def test_settings_are_checked_on_assignment() -> None:
+    layer = dk.ConcreteDropout(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match=r"temperature must be a finite number > 0, got -1.0"):
+        layer.temperature = -1
+    with pytest.raises(TypeError, match="dropout_regularizer must be a non-negative number"):
+        layer.dropout_regularizer = "small"
+    assert (layer.temperature, layer.dropout_regularizer) == (0.1, 1e-5)

@@ -127,7 +127,7 @@ def test_sequence_first_layout_and_post_norm_encoder() -> None:
 def test_errors() -> None:
     with pytest.raises(ValueError, match="nhead must divide d_model, got d_model=10, nhead=4"):
         TransformerEncoderLayer(10, 4)
-    with pytest.raises(ValueError, match="activation must be 'gelu' or 'relu', got 'tanh'"):
+    with pytest.raises(ValueError, match="activation must be one of 'gelu', 'relu', got 'tanh'"):
         TransformerEncoderLayer(8, 2, activation="tanh")
     with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 2.0"):
         TransformerEncoderLayer(8, 2, residual_dropout=2.0)

@@ -53,8 +53,12 @@ RATE_TAKERS = [
     ("F.drop_connect_gaussian", lambda p: F.drop_connect_gaussian(X2, WEIGHT, None, p), "p"),
     ("F.gaussian_dropout", lambda p: F.gaussian_dropout(X2, p), "p"),
     ("F.alpha_dropout", lambda p: F.alpha_dropout(X2, p), "p"),
-    ("F.targeted_dropout gamma", lambda p: F.targeted_dropout(WEIGHT, p, 0.5), "gamma"),
-    ("F.targeted_dropout alpha", lambda p: F.targeted_dropout(WEIGHT, 0.5, p), "alpha"),
+    (
+        "F.targeted_dropout targeted_fraction",
+        lambda p: F.targeted_dropout(WEIGHT, p, 0.5),
+        "targeted_fraction",
+    ),
+    ("F.targeted_dropout p", lambda p: F.targeted_dropout(WEIGHT, 0.5, p), "p"),
     ("Dropout", lambda p: dk.Dropout(p), "p"),
     ("Dropout.p =", lambda p: assign_p(dk.Dropout(), p), "p"),
     ("DropBlock2d", lambda p: dk.DropBlock2d(p), "p"),
@@ -70,8 +74,12 @@ RATE_TAKERS = [
     ("GaussianDropout", lambda p: dk.GaussianDropout(p), "p"),
     ("AlphaDropout", lambda p: dk.AlphaDropout(p), "p"),
     ("WeightDrop", lambda p: dk.WeightDrop(nn.LSTM(2, 2), p), "p"),
-    ("TargetedDropout gamma", lambda p: dk.TargetedDropout(nn.Linear(2, 2), gamma=p), "gamma"),
-    ("TargetedDropout alpha", lambda p: dk.TargetedDropout(nn.Linear(2, 2), alpha=p), "alpha"),
+    (
+        "TargetedDropout targeted_fraction",
+        lambda p: dk.TargetedDropout(nn.Linear(2, 2), targeted_fraction=p),
+        "targeted_fraction",
+    ),
+    ("TargetedDropout p", lambda p: dk.TargetedDropout(nn.Linear(2, 2), p=p), "p"),
     ("set_dropout", lambda p: dk.set_dropout(sequential(), p), "p"),
     ("Policy conv", lambda p: dk.Policy(conv=p), "conv"),
     ("Policy dense", lambda p: dk.Policy(dense=p), "dense"),
@@ -80,8 +88,8 @@ RATE_TAKERS = [
     ("Policy residual", lambda p: dk.Policy(residual=p), "residual"),
     ("Policy embedding", lambda p: dk.Policy(embedding=p), "embedding"),
     ("schedules.constant", lambda p: dk.schedules.constant(p), "p"),
-    ("schedules.linear start", lambda p: dk.schedules.linear(p, 0.1, 10), "start"),
-    ("schedules.linear end", lambda p: dk.schedules.linear(0.1, p, 10), "end"),
+    ("schedules.linear start_rate", lambda p: dk.schedules.linear(p, 0.1, 10), "start_rate"),
+    ("schedules.linear end_rate", lambda p: dk.schedules.linear(0.1, p, 10), "end_rate"),
     ("schedules.early", lambda p: dk.schedules.early(p, 10), "p"),
     ("depth_rates", lambda p: dk.depth_rates(p, 4), "max_rate"),
     ("widen", lambda p: dk.widen(64, p), "p"),
@@ -211,7 +219,7 @@ CASES = [
     ("WeightDrop unknown weight", lambda: dk.WeightDrop(nn.LSTM(2, 2), weights=("nope",)), ValueError, "weights names 'nope', which LSTM does not have"),
     ("ConcreteDropout module", lambda: dk.ConcreteDropout(3), TypeError, "ConcreteDropout wraps an nn.Module, got int"),
     ("ConcreteDropout init_p 0", lambda: dk.ConcreteDropout(nn.Linear(2, 2), init_p=0.0), ValueError, r"init_p must be a probability strictly between 0 and 1, got 0\.0"),
-    ("ConcreteDropout temperature", lambda: dk.ConcreteDropout(nn.Linear(2, 2), temperature=-1), ValueError, r"temperature must be a finite number >= 0, got -1\.0"),
+    ("ConcreteDropout temperature", lambda: dk.ConcreteDropout(nn.Linear(2, 2), temperature=-1), ValueError, r"temperature must be a finite number > 0, got -1\.0"),
     ("ConcreteDropout weight_regularizer", lambda: dk.ConcreteDropout(nn.Linear(2, 2), weight_regularizer="x"), TypeError, "weight_regularizer must be a non-negative number, got 'x'"),
     # Model tooling.
     ("set_dropout model", lambda: dk.set_dropout(3, 0.1), TypeError, "model must be a torch.nn.Module, got int"),
@@ -339,7 +347,7 @@ def test_the_default_rule_covers_every_public_rate_module():
         for name in dk.__all__
         if isinstance(getattr(dk, name), type) and issubclass(getattr(dk, name), RateModule)
     }
-    # TargetedDropout's rate is alpha (default 0.5), with gamma beside it (default 0.5).
+    # TargetedDropout's rate p (the paper's alpha, default 0.5) has targeted_fraction beside it.
     assert public - {dk.TargetedDropout} == {row[0] for row in DEFAULT_RATES}
     assert dk.TargetedDropout(nn.Linear(2, 2)).p == 0.5
 

@@ -9,15 +9,9 @@ import torch
 from torch import Tensor
 
 from dropkit._kernels import ops
-from dropkit._kernels.masks import zeros_with_zero_gradient
 from dropkit._kernels.seeds import draw_seed
-from dropkit._validation import (
-    check_dims,
-    check_floating,
-    check_generator,
-    check_positive_int,
-    check_probability,
-)
+from dropkit._validation import check_bool, check_dims, check_floating, check_positive_int
+from dropkit.functional._contract import contract
 from dropkit.functional._tracing import traceable
 
 
@@ -88,7 +82,8 @@ def drop_block(
         p: target fraction of dropped units, in [0, 1] (the paper's ``1 - keep_prob``).
         block_size: side of the square (cubic) block, or one size per spatial dim.
         training: apply only when True; otherwise return ``x`` unchanged.
-        shared_channels: one mask per sample shared by all channels instead of one per channel.
+        shared_channels: one mask per sample shared by all channels instead of one per channel
+            (a bool).
         generator: the torch generator to draw the seeds from (the global one when None).
 
     Shape:
@@ -107,14 +102,14 @@ def drop_block(
     """
     check_floating(x)
     check_dims(x, (3, 4, 5), shape_hint="(N, C, *spatial) with 1 to 3 spatial dims")
-    p = check_probability(p)
     spatial = tuple(x.shape[2:])
     sizes = block_sizes(block_size, len(spatial))
-    check_generator(generator, x)
-    if not training or p == 0.0 or x.numel() == 0:
+    shared_channels = check_bool(shared_channels, "shared_channels")
+    p, result = contract(x, p, training, generator)
+    if result is not None:
+        return result
+    if x.numel() == 0:
         return x
-    if p == 1.0:
-        return zeros_with_zero_gradient(x)
     blocks = tuple(min(block, size) for block, size in zip(sizes, spatial, strict=True))
     gamma = seed_rate(p, spatial, blocks)
     seed = draw_seed(x.device, generator)

@@ -68,7 +68,7 @@ def drop_connect_gaussian(
     x: Tensor,
     weight: Tensor,
     bias: Tensor | None,
-    p: float,
+    p: float = 0.5,
     *,
     layer: LayerFunction = F.linear,
     samples: int = 100,
@@ -93,8 +93,9 @@ def drop_connect_gaussian(
         x: the layer's input.
         weight: the layer's weight (not dropped).
         bias: the layer's bias, or None.
-        p: the DropConnect rate used in training, in [0, 1]. At ``p == 1`` every weight is dropped
-            and the result is ``activation(layer(x, 0, b))``.
+        p: the DropConnect rate used in training, in [0, 1] (default 0.5, as
+            :func:`drop_connect`). At ``p == 1`` every weight is dropped and the result is
+            ``activation(layer(x, 0, b))``.
         layer: the layer as a function ``layer(input, weight, bias)`` (default
             ``torch.nn.functional.linear``).
         samples: the number of Gaussian samples to average, >= 1.
@@ -116,13 +117,15 @@ def drop_connect_gaussian(
     """
     check_floating(x)
     check_floating(weight, "weight")
+    if bias is not None:
+        check_floating(bias, "bias")
     p = check_probability(p)
     samples = check_positive_int(samples, "samples")
     check_generator(generator, x)
     act = activation if activation is not None else _identity
     if p == 1.0:
-        return act(layer(x, torch.zeros_like(weight), bias))
-    mean = layer(x, weight, bias)
+        return act(_run_layer(layer, x, torch.zeros_like(weight), bias))
+    mean = _run_layer(layer, x, weight, bias)
     zero_bias = None if bias is None else torch.zeros_like(bias)
     std = (layer(x * x, weight * weight, zero_bias) * (p / (1.0 - p))).clamp_min(0.0).sqrt()
     total = torch.zeros_like(mean)
@@ -135,6 +138,18 @@ def drop_connect_gaussian(
         )
         total = total + act(mean + std * noise)
     return total / samples
+
+
+def _run_layer(layer: LayerFunction, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``layer(x, weight, bias)``, with an error naming the arguments when their shapes clash."""
+    try:
+        return layer(x, weight, bias)
+    except RuntimeError as error:
+        bias_shape = None if bias is None else tuple(bias.shape)
+        raise ValueError(
+            f"layer cannot combine x of shape {tuple(x.shape)}, weight of shape "
+            f"{tuple(weight.shape)} and bias of shape {bias_shape}: {error}"
+        ) from error
 
 
 def _identity(x: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -10,6 +11,7 @@ from torch import Tensor
 from dropkit._kernels import ops
 from dropkit._kernels.seeds import draw_seed
 from dropkit._validation import (
+    check_bool,
     check_choice,
     check_floating,
     check_generator,
@@ -19,7 +21,9 @@ from dropkit._validation import (
 from dropkit.functional._tracing import traceable
 from dropkit.functional.dropout import dropout
 
-DROP_PATH_MODES = ("row", "batch")
+#: How :func:`drop_path` draws: one decision per sample (``"row"``) or one for the batch.
+DropPathMode = Literal["row", "batch"]
+DROP_PATH_MODES: tuple[DropPathMode, ...] = get_args(DropPathMode)
 
 
 @traceable
@@ -28,7 +32,7 @@ def drop_path(
     p: float = 0.1,
     training: bool = True,
     *,
-    mode: str = "row",
+    mode: DropPathMode = "row",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Drop a residual branch's output for whole samples (``"row"``) or the batch (``"batch"``).
@@ -72,7 +76,7 @@ def drop_path_residual(
     p: float = 0.1,
     training: bool = True,
     *,
-    mode: str = "row",
+    mode: DropPathMode = "row",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """``x + drop_path(branch(x))``, running ``branch`` only on the samples it keeps.
@@ -118,6 +122,7 @@ def drop_path_residual(
     check_choice(mode, "mode", DROP_PATH_MODES)
     check_min_dims(x, 1, shape_hint="(N, *)")
     p = check_probability(p)
+    training = check_bool(training, "training")
     check_generator(generator, x)
     if not callable(branch):
         raise TypeError(f"branch must be a callable (a module or function), got {branch!r}")

@@ -8,9 +8,9 @@ import torch
 from torch import Tensor
 
 from dropkit._kernels import ops
-from dropkit._kernels.masks import zeros_with_zero_gradient
 from dropkit._kernels.seeds import draw_seed
-from dropkit._validation import check_floating, check_generator, check_probability, normalize_dims
+from dropkit._validation import check_floating, normalize_dims
+from dropkit.functional._contract import contract
 from dropkit.functional._tracing import traceable
 
 
@@ -32,7 +32,7 @@ def dropout(
     Args:
         x: a floating-point tensor of any shape.
         p: probability of zeroing an element, in [0, 1].
-        training: apply dropout only when True; otherwise return ``x`` unchanged.
+        training: apply dropout only when True (a bool); otherwise return ``x`` unchanged.
         broadcast_dims: dims along which one mask value is shared (negative dims allowed), like
             Keras' ``noise_shape``: ``broadcast_dims=1`` on (N, L, C) input drops the same features
             at every position of a sequence.
@@ -62,13 +62,10 @@ def dropout(
         True
     """
     check_floating(x)
-    p = check_probability(p)
     dims = normalize_dims(broadcast_dims, x.dim())
-    check_generator(generator, x)
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return zeros_with_zero_gradient(x)
+    p, result = contract(x, p, training, generator)
+    if result is not None:
+        return result
     seed = draw_seed(x.device, generator)
     mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
     if mask_shape == list(x.shape):

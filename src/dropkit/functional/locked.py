@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dropkit._validation import check_floating, check_min_dims
+from dropkit._validation import check_bool, check_floating, check_min_dims
 from dropkit.functional._tracing import traceable
 from dropkit.functional.dropout import dropout
 
@@ -46,8 +46,7 @@ def locked_dropout(
         True
     """
     check_floating(x)
-    if not isinstance(batch_first, bool):
-        raise TypeError(f"batch_first must be a bool, got {batch_first!r}")
+    batch_first = check_bool(batch_first, "batch_first")
     check_min_dims(x, 2, shape_hint="(N, T, *)" if batch_first else "(T, N, *)")
     time_dim = 1 if batch_first else 0
     return dropout(x, p, training, broadcast_dims=time_dim, generator=generator)

@@ -7,14 +7,10 @@ import math
 import torch
 from torch import Tensor
 
-from dropkit._kernels.masks import bernoulli_mask, zeros_with_zero_gradient
+from dropkit._kernels.masks import bernoulli_mask
 from dropkit._kernels.seeds import replayable
-from dropkit._validation import (
-    check_floating,
-    check_generator,
-    check_non_negative,
-    check_probability,
-)
+from dropkit._validation import check_bool, check_floating, check_generator, check_non_negative
+from dropkit.functional._contract import contract
 from dropkit.functional._tracing import traceable
 
 # SELU's saturation value -lambda * alpha (Klambauer et al. 2017, Eq. 2 constants).
@@ -24,7 +20,7 @@ SELU_SATURATION = -1.0507009873554804934193349852946 * 1.67326324235437728481704
 @traceable
 def gaussian_dropout(
     x: Tensor,
-    p: float,
+    p: float = 0.5,
     training: bool = True,
     *,
     generator: torch.Generator | None = None,
@@ -38,7 +34,8 @@ def gaussian_dropout(
 
     Args:
         x: a floating-point tensor of any shape.
-        p: the equivalent drop probability, in [0, 1]; the noise variance is ``p / (1 - p)``.
+        p: the equivalent drop probability, in [0, 1] (default 0.5, as :func:`dropout`); the
+            noise variance is ``p / (1 - p)``.
         training: apply only when True; otherwise return ``x`` unchanged.
         generator: the torch generator to draw the noise from (the global one when None).
 
@@ -56,13 +53,9 @@ def gaussian_dropout(
         >>> round(y.mean().item(), 1), round(y.var().item(), 1)  # mean 1, variance p / (1 - p)
         (1.0, 1.0)
     """
-    check_floating(x)
-    p = check_probability(p)
-    check_generator(generator, x)
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return zeros_with_zero_gradient(x)
+    p, result = contract(x, p, training, generator)
+    if result is not None:
+        return result
     noise = torch.randn(
         x.shape, generator=replayable(generator, x.device), device=x.device, dtype=x.dtype
     )
@@ -72,7 +65,7 @@ def gaussian_dropout(
 @traceable
 def alpha_dropout(
     x: Tensor,
-    p: float,
+    p: float = 0.5,
     training: bool = True,
     *,
     generator: torch.Generator | None = None,
@@ -87,7 +80,8 @@ def alpha_dropout(
 
     Args:
         x: a floating-point tensor of any shape, typically SELU activations.
-        p: probability of dropping an element, in [0, 1].
+        p: probability of dropping an element, in [0, 1] (default 0.5, as
+            ``torch.nn.functional.alpha_dropout``).
         training: apply only when True; otherwise return ``x`` unchanged.
         generator: the torch generator to draw the mask from (the global one when None).
 
@@ -102,13 +96,9 @@ def alpha_dropout(
         >>> abs(round(y.mean().item(), 1)), round(y.std().item(), 1)
         (0.0, 1.0)
     """
-    check_floating(x)
-    p = check_probability(p)
-    check_generator(generator, x)
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return zeros_with_zero_gradient(x)
+    p, result = contract(x, p, training, generator)
+    if result is not None:
+        return result
     a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * SELU_SATURATION**2))
     b = -a * SELU_SATURATION * p
     keep = bernoulli_mask(x.shape, 1.0 - p, x.device, generator)
@@ -149,6 +139,7 @@ def gaussian_noise(
     """
     check_floating(x)
     std = check_non_negative(std, "std")
+    training = check_bool(training, "training")
     check_generator(generator, x)
     if not training or std == 0.0:
         return x

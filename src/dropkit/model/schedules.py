@@ -1,7 +1,8 @@
 """Drop-rate schedules (callables from a step to a rate) and a scheduler that applies them.
 
 Each schedule maps a step count (0, 1, 2, ...) to a rate in [0, 1]; :class:`DropoutScheduler`
-writes the rate into a model through the same path as :func:`dropkit.set_dropout`.
+writes the rate into a model through the same path as :func:`dropkit.set_dropout`. Arguments that
+are rates are ``p`` or end in ``_rate``; steps are ``steps``, ``until`` or end in ``_step``.
 
 Example:
     >>> import torch
@@ -24,6 +25,7 @@ from typing import Any
 
 from torch import nn
 
+from dropkit._deprecation import RenamedAttribute, renamed_arguments
 from dropkit._validation import check_non_negative, check_positive_int, check_probability
 from dropkit.model._base_rates import base_rate
 from dropkit.model._pretrained import warn_refused_attention
@@ -64,37 +66,43 @@ class constant:
         return self.p
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class linear:
-    """A linear ramp from ``start`` at step 0 to ``end`` at step ``steps``, then ``end``.
+    """A linear ramp from ``start_rate`` at step 0 to ``end_rate`` at step ``steps``, then
+    ``end_rate``.
 
     The DropBlock ramp of Ghiasi et al. 2018 (https://arxiv.org/abs/1810.12890): the drop rate
     rises linearly from 0 to its target over training, since a fixed rate "does not work well".
+    The old names ``start`` and ``end`` (arguments and attributes) still work for one release,
+    with a ``FutureWarning``.
 
     Args:
-        start: the rate at step 0, in [0, 1].
-        end: the rate from step ``steps`` on, in [0, 1].
+        start_rate: the rate at step 0, in [0, 1].
+        end_rate: the rate from step ``steps`` on, in [0, 1].
         steps: the length of the ramp, >= 1.
 
     Example:
         >>> import dropkit as dk
-        >>> ramp = dk.schedules.linear(0.0, 0.1, steps=4)
+        >>> ramp = dk.schedules.linear(start_rate=0.0, end_rate=0.1, steps=4)
         >>> [ramp(step) for step in range(6)]
         [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
     """
 
-    start: float
-    end: float
+    start_rate: float
+    end_rate: float
     steps: int
+    start = RenamedAttribute("start_rate")
+    end = RenamedAttribute("end_rate")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "start", check_probability(self.start, "start"))
-        object.__setattr__(self, "end", check_probability(self.end, "end"))
-        check_positive_int(self.steps, "steps")
+    @renamed_arguments("schedules.linear", start="start_rate", end="end_rate")
+    def __init__(self, start_rate: float, end_rate: float, steps: int) -> None:
+        object.__setattr__(self, "start_rate", check_probability(start_rate, "start_rate"))
+        object.__setattr__(self, "end_rate", check_probability(end_rate, "end_rate"))
+        object.__setattr__(self, "steps", check_positive_int(steps, "steps"))
 
     def __call__(self, step: int) -> float:
         fraction = min(check_step(step), self.steps) / self.steps
-        return round(self.start + (self.end - self.start) * fraction, 12)
+        return round(self.start_rate + (self.end_rate - self.start_rate) * fraction, 12)
 
 
 @dataclass(frozen=True)
@@ -128,33 +136,37 @@ class early:
         return round(self.p * remaining, 12)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class late:
-    """Late dropout: 0 before step ``start``, ``p`` from step ``start`` on.
+    """Late dropout: 0 before step ``start_step``, ``p`` from step ``start_step`` on.
 
     Liu et al., "Dropout Reduces Underfitting", ICML 2023 (https://arxiv.org/abs/2303.01500):
     for models that overfit, turning dropout (or stochastic depth) on only later in training.
+    The old name ``start`` (argument and attribute) still works for one release, with a
+    ``FutureWarning``.
 
     Args:
-        p: the rate from step ``start`` on, in [0, 1].
-        start: the first step with dropout, >= 0.
+        p: the rate from step ``start_step`` on, in [0, 1].
+        start_step: the first step with dropout, >= 0.
 
     Example:
         >>> import dropkit as dk
-        >>> schedule = dk.schedules.late(0.2, start=2)
+        >>> schedule = dk.schedules.late(0.2, start_step=2)
         >>> [schedule(step) for step in range(4)]
         [0.0, 0.0, 0.2, 0.2]
     """
 
     p: float
-    start: int
+    start_step: int
+    start = RenamedAttribute("start_step")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "p", check_probability(self.p))
-        check_step(self.start, "start")
+    @renamed_arguments("schedules.late", start="start_step")
+    def __init__(self, p: float, start_step: int) -> None:
+        object.__setattr__(self, "p", check_probability(p))
+        object.__setattr__(self, "start_step", check_step(start_step, "start_step"))
 
     def __call__(self, step: int) -> float:
-        return self.p if check_step(step) >= self.start else 0.0
+        return self.p if check_step(step) >= self.start_step else 0.0
 
 
 class DropoutScheduler:

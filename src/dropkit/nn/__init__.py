@@ -4,7 +4,7 @@
 from dropkit.nn._base import RateModule
 from dropkit.nn.concrete import ConcreteDropout, SpatialConcreteDropout, concrete_regularization
 from dropkit.nn.drop_block import DropBlock2d, DropBlock3d
-from dropkit.nn.drop_connect import DropConnect
+from dropkit.nn.drop_connect import DropConnect, DropConnectInference
 from dropkit.nn.drop_path import DropPath
 from dropkit.nn.dropout import Dropout
 from dropkit.nn.embedding import EmbeddingDropout
@@ -13,7 +13,11 @@ from dropkit.nn.noise import AlphaDropout, GaussianDropout, GaussianNoise
 from dropkit.nn.residual import DropPathResidual
 from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
 from dropkit.nn.targeted import TargetedDropout
-from dropkit.nn.transformer import TransformerEncoder, TransformerEncoderLayer
+from dropkit.nn.transformer import (
+    TransformerActivation,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from dropkit.nn.weight_drop import WeightDrop
 
 __all__ = [
@@ -22,6 +26,7 @@ __all__ = [
     "DropBlock2d",
     "DropBlock3d",
     "DropConnect",
+    "DropConnectInference",
     "DropPath",
     "DropPathResidual",
     "Dropout",
@@ -35,6 +40,7 @@ __all__ = [
     "SpatialDropout2d",
     "SpatialDropout3d",
     "TargetedDropout",
+    "TransformerActivation",
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "WeightDrop",

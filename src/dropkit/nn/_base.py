@@ -9,7 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from dropkit import rng
-from dropkit._validation import check_dims, check_floating, check_probability
+from dropkit._validation import Validated, check_dims, check_floating, check_probability
+
+
+def _follow(module: RandomModule, value: rng.GeneratorSource) -> None:
+    for site in module.generator_sites():
+        site.generator = value
 
 
 class RandomModule(nn.Module):
@@ -19,22 +24,17 @@ class RandomModule(nn.Module):
     the ``state_dict``, and may be reassigned. A module made of other random modules lists them
     in :meth:`generator_sites`; assigning its generator assigns theirs."""
 
-    _generator: rng.GeneratorSource
+    generator = Validated[rng.GeneratorSource](
+        rng.check_source,
+        "Where the module's randomness comes from (see :func:`dropkit.rng.resolve`).",
+        after=_follow,
+        default=None,
+    )
 
     def __init__(self, generator: rng.GeneratorSource = None) -> None:
         super().__init__()
-        self._generator = rng.check_source(generator)
-
-    @property
-    def generator(self) -> rng.GeneratorSource:
-        """Where the module's randomness comes from (see :func:`dropkit.rng.resolve`)."""
-        return self._generator
-
-    @generator.setter
-    def generator(self, value: rng.GeneratorSource) -> None:
-        self._generator = rng.check_source(value)
-        for site in self.generator_sites():
-            site.generator = value
+        if generator is not None:  # a composite module assigns it once its sites exist
+            self.generator = generator
 
     def generator_sites(self) -> Iterable[RandomModule]:
         """The random submodules that follow this module's generator (none by default)."""
@@ -43,13 +43,13 @@ class RandomModule(nn.Module):
     def draw_generator(self, device: torch.device) -> torch.Generator | None:
         """The generator for one training-time random op on ``device`` (None in evaluation, where
         dropout draws nothing, so a stream takes no number then)."""
-        return rng.resolve(self._generator, device) if self.training else None
+        return rng.resolve(self.generator, device) if self.training else None
 
     def with_generator(self, text: str) -> str:
         """``extra_repr`` text with the generator appended when one is set."""
-        if self._generator is None:
+        if self.generator is None:
             return text
-        return f"{text}, generator={rng.describe(self._generator)}"
+        return f"{text}, generator={rng.describe(self.generator)}"
 
 
 class RateModule(RandomModule):
@@ -67,7 +67,7 @@ class RateModule(RandomModule):
     #: What the module drops, for model tooling: "element", "spatial", "block", "path",
     #: "attention", "embedding", "weight", "noise", ...
     dropout_kind: ClassVar[str] = "element"
-    _p: float
+    p = Validated(check_probability, "The probability of dropping, in [0, 1].")
 
     def __init__(self, p: float = 0.5, generator: rng.GeneratorSource = None) -> None:
         super().__init__(generator)
@@ -81,15 +81,6 @@ class RateModule(RandomModule):
                 path = tracer.path_of_module(self)  # type: ignore[attr-defined]
                 return tracer.create_proxy("call_module", path, args, kwargs)
         return super().__call__(*args, **kwargs)
-
-    @property
-    def p(self) -> float:
-        """The probability of dropping, in [0, 1]."""
-        return self._p
-
-    @p.setter
-    def p(self, value: float) -> None:
-        self._p = check_probability(value)
 
     def extra_repr(self) -> str:
         return self.with_generator(f"p={self.p}")

@@ -9,7 +9,14 @@ from torch import Tensor, nn
 
 from dropkit import rng
 from dropkit._kernels.seeds import replayable
-from dropkit._validation import check_floating, check_min_dims, check_non_negative
+from dropkit._validation import (
+    Validated,
+    check_floating,
+    check_min_dims,
+    check_non_negative,
+    check_positive,
+    check_probability,
+)
 from dropkit.nn._base import RateModule
 
 # Keeps the logarithms of the relaxation finite at the ends of (0, 1), as in the authors' code.
@@ -17,10 +24,8 @@ _EPSILON = 1e-7
 
 
 def _check_open_probability(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float in (0, 1), got {value!r}")
-    value = float(value)
-    if math.isnan(value) or not 0.0 < value < 1.0:
+    value = check_probability(value, name)
+    if not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be a probability strictly between 0 and 1, got {value!r}")
     return value
 
@@ -46,7 +51,8 @@ class ConcreteDropout(RateModule):
 
     Args:
         module: the layer whose input is dropped (its parameters enter the weight regulariser).
-        init_p: the initial rate, strictly between 0 and 1.
+        init_p: the initial rate, strictly between 0 and 1 (default 0.1, the authors'
+            initialisation).
         temperature: the relaxation's temperature (the paper uses 0.1), > 0.
         weight_regularizer: the weight term's factor, ``l**2 / N``, >= 0.
         dropout_regularizer: the entropy term's factor, ``2 / N``, >= 0.
@@ -73,6 +79,9 @@ class ConcreteDropout(RateModule):
     dropout_kind = "concrete"
     #: Input dims that share one mask value, counted from dim 1: none for element-wise dropout.
     _shared_from_dim: int | None = None
+    temperature = Validated(check_positive, "The relaxation's temperature, > 0.")
+    weight_regularizer = Validated(check_non_negative, "The weight term's factor, >= 0.")
+    dropout_regularizer = Validated(check_non_negative, "The entropy term's factor, >= 0.")
 
     def __init__(
         self,
@@ -90,11 +99,9 @@ class ConcreteDropout(RateModule):
             )
         super().__init__(_check_open_probability(init_p, "init_p"), generator)
         self.module = module
-        self.temperature = check_non_negative(temperature, "temperature")
-        if self.temperature == 0.0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        self.weight_regularizer = check_non_negative(weight_regularizer, "weight_regularizer")
-        self.dropout_regularizer = check_non_negative(dropout_regularizer, "dropout_regularizer")
+        self.temperature = temperature
+        self.weight_regularizer = weight_regularizer
+        self.dropout_regularizer = dropout_regularizer
         self.input_size = 0
 
     @property
@@ -221,6 +228,8 @@ def concrete_regularization(model: nn.Module) -> Tensor:
         >>> float(dk.concrete_regularization(torch.nn.Linear(2, 2)))
         0.0
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {model!r} ({type(model).__name__})")
     terms = [
         module.regularization() for module in model.modules() if isinstance(module, ConcreteDropout)
     ]

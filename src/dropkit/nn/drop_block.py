@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import Tensor
 
 from dropkit import rng
+from dropkit._validation import Validated, check_bool
 from dropkit.functional.drop_block import block_sizes, drop_block
 from dropkit.nn._base import RateModule, check_module_rank
+
+_BLOCK_SIZE = "The block's side, one size per spatial dim (clipped to the feature size)."
+
+
+def _sizes_for(spatial_dims: int) -> Callable[[Any, str], tuple[int, ...]]:
+    """A check for ``block_size`` with ``spatial_dims`` spatial dims."""
+
+    def check(value: Any, name: str) -> tuple[int, ...]:
+        return block_sizes(value, spatial_dims)
+
+    return check
 
 
 class _DropBlock(RateModule):
     dropout_kind = "block"
     rank: int
     shape: str
+    block_size: Validated[tuple[int, ...]]
+    shared_channels = Validated(check_bool, "One mask per sample shared by all channels.")
 
     def __init__(
         self,
@@ -25,8 +40,8 @@ class _DropBlock(RateModule):
         generator: rng.GeneratorSource = None,
     ) -> None:
         super().__init__(p, generator)
-        self.block_size = block_sizes(block_size, self.rank - 2)
-        self.shared_channels = bool(shared_channels)
+        self.block_size = block_size
+        self.shared_channels = shared_channels
 
     def forward(self, x: Tensor) -> Tensor:
         check_module_rank(self, x, self.rank, self.shape)
@@ -58,10 +73,13 @@ class DropBlock2d(_DropBlock):
     Args:
         p: target fraction of dropped units, in [0, 1].
         block_size: side of the square block (or ``(height, width)``), clipped to the feature size.
-        shared_channels: one mask per sample shared by all channels instead of one per channel.
+        shared_channels: one mask per sample shared by all channels instead of one per channel
+            (a bool).
         generator: where the randomness comes from: None (the global generator), a
             ``torch.Generator``, or a :mod:`dropkit.rng` stream (its name, e.g.
             ``"tensor-parallel"``, or a :class:`dropkit.rng.Stream`).
+
+    ``p``, ``block_size`` and ``shared_channels`` may be reassigned; each is checked again.
 
     Shape:
         - Input: ``(N, C, H, W)``. Output: same shape.
@@ -78,6 +96,7 @@ class DropBlock2d(_DropBlock):
 
     rank = 4
     shape = "(N, C, H, W)"
+    block_size = Validated(_sizes_for(2), _BLOCK_SIZE)
 
 
 class DropBlock3d(_DropBlock):
@@ -106,3 +125,4 @@ class DropBlock3d(_DropBlock):
 
     rank = 5
     shape = "(N, C, D, H, W)"
+    block_size = Validated(_sizes_for(3), _BLOCK_SIZE)

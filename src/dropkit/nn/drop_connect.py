@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union, cast
+from typing import Any, Literal, Union, cast, get_args
 
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from dropkit import rng
-from dropkit._validation import check_choice, check_positive_int
+from dropkit._validation import Validated, check_positive_int, one_of
 from dropkit.functional.drop_connect import drop_connect, drop_connect_gaussian
 from dropkit.nn._base import RateModule
 
-INFERENCE_MODES = ("mean", "gaussian")
+#: How :class:`DropConnect` evaluates: weight scaling or the paper's Gaussian moment matching.
+DropConnectInference = Literal["mean", "gaussian"]
+INFERENCE_MODES: tuple[DropConnectInference, ...] = get_args(DropConnectInference)
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 WeightLayer = Union[nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d]  # noqa: UP007 (a runtime alias)
 
@@ -24,6 +26,13 @@ def check_weight_layer(module: nn.Module, owner: str) -> None:
         raise TypeError(
             f"{owner} wraps an nn.Linear or nn.Conv1d/2d/3d, got {type(module).__name__}"
         )
+
+
+def check_activation(value: Any, name: str) -> Callable[[Tensor], Tensor] | None:
+    """A callable or None."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {value!r}")
+    return cast("Callable[[Tensor], Tensor] | None", value)
 
 
 def call_with_weight(module: nn.Module, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -81,13 +90,18 @@ class DropConnect(RateModule):
     """
 
     dropout_kind = "weight"
+    inference = Validated[DropConnectInference](
+        one_of(INFERENCE_MODES), "Evaluation by weight scaling or by Gaussian sampling."
+    )
+    samples = Validated(check_positive_int, "Gaussian samples per evaluation forward, >= 1.")
+    activation = Validated(check_activation, "The non-linearity the wrapper applies, or None.")
 
     def __init__(
         self,
         module: nn.Module,
         p: float = 0.5,
         *,
-        inference: str = "mean",
+        inference: DropConnectInference = "mean",
         samples: int = 100,
         activation: Callable[[Tensor], Tensor] | None = None,
         generator: rng.GeneratorSource = None,
@@ -95,10 +109,8 @@ class DropConnect(RateModule):
         super().__init__(p, generator)
         check_weight_layer(module, "DropConnect")
         self.module = cast(WeightLayer, module)
-        self.inference = check_choice(inference, "inference", INFERENCE_MODES)
-        self.samples = check_positive_int(samples, "samples")
-        if activation is not None and not callable(activation):
-            raise TypeError(f"activation must be callable or None, got {activation!r}")
+        self.inference = inference
+        self.samples = samples
         self.activation = activation
 
     def _activate(self, x: Tensor) -> Tensor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from dropkit import rng
-from dropkit._validation import check_choice
-from dropkit.functional.drop_path import DROP_PATH_MODES, drop_path
+from dropkit._validation import Validated, one_of
+from dropkit.functional.drop_path import DROP_PATH_MODES, DropPathMode, drop_path
 from dropkit.nn._base import RateModule
 
 
@@ -38,12 +38,13 @@ class DropPath(RateModule):
     """
 
     dropout_kind = "path"
+    mode = Validated(one_of(DROP_PATH_MODES), "One decision per sample or for the batch.")
 
     def __init__(
-        self, p: float = 0.1, mode: str = "row", *, generator: rng.GeneratorSource = None
+        self, p: float = 0.1, mode: DropPathMode = "row", *, generator: rng.GeneratorSource = None
     ) -> None:
         super().__init__(p, generator)
-        self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
+        self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
         generator = self.draw_generator(x.device)

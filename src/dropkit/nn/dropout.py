@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from torch import Tensor
 
 from dropkit import rng
-from dropkit._validation import dims_argument
+from dropkit._validation import Validated, dims_argument
 from dropkit.functional.dropout import dropout
 from dropkit.nn._base import RateModule
 
@@ -41,6 +41,8 @@ class Dropout(RateModule):
         True
     """
 
+    broadcast_dims = Validated(dims_argument, "Dims that share one mask value.")
+
     def __init__(
         self,
         p: float = 0.5,
@@ -49,7 +51,7 @@ class Dropout(RateModule):
         generator: rng.GeneratorSource = None,
     ) -> None:
         super().__init__(p, generator)
-        self.broadcast_dims = dims_argument(broadcast_dims, "broadcast_dims")
+        self.broadcast_dims = broadcast_dims
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(

@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dropkit import rng
-from dropkit._kernels.masks import apply_keep_mask, zeros_with_zero_gradient
-from dropkit.functional.embedding import embedding_row_mask
+from dropkit.functional.embedding import embedding_dropout
 from dropkit.nn._base import RateModule
 
 
@@ -18,9 +17,9 @@ class EmbeddingDropout(RateModule):
     Gal & Ghahramani 2016 (https://arxiv.org/abs/1512.05287), as used by Merity et al. 2018
     (https://arxiv.org/abs/1708.02182). In training each forward pass drops each vocabulary row
     with probability ``p`` (a dropped word is zero at every position of the batch) and scales the
-    kept rows by ``1 / (1 - p)``; evaluation equals the plain embedding. The same rows as
-    :func:`dropkit.functional.embedding_dropout` are dropped, but the mask is applied to the
-    looked-up rows, so the full matrix is never copied and ``sparse=True`` gradients still work.
+    kept rows by ``1 / (1 - p)``; evaluation equals the plain embedding. It calls
+    :func:`dropkit.functional.embedding_dropout` with the tokens, which applies the row mask to
+    the looked-up rows: the full matrix is never copied and ``sparse=True`` gradients still work.
 
     The embedding's settings are respected: ``padding_idx`` gets no gradient, ``max_norm``
     renormalises the stored rows in place before the lookup (as ``nn.Embedding`` does; a kept row
@@ -60,26 +59,28 @@ class EmbeddingDropout(RateModule):
         self.embedding = embedding
 
     def forward(self, tokens: Tensor) -> Tensor:
+        weight = self.embedding.weight
+        return embedding_dropout(
+            weight,
+            self.p,
+            self.training,
+            tokens=tokens,
+            lookup=self._lookup,
+            generator=self.draw_generator(weight.device),
+        )
+
+    def _lookup(self, tokens: Tensor, weight: Tensor) -> Tensor:
+        """The wrapped embedding's own lookup, with its settings."""
         embedding = self.embedding
-        if not self.training or self.p == 0.0:
-            return embedding(tokens)
         if embedding.max_norm is not None:
             with torch.no_grad():
-                torch.embedding_renorm_(
-                    embedding.weight, tokens, embedding.max_norm, embedding.norm_type
-                )
-        rows = F.embedding(
+                torch.embedding_renorm_(weight, tokens, embedding.max_norm, embedding.norm_type)
+        return F.embedding(
             tokens,
-            embedding.weight,
+            weight,
             embedding.padding_idx,
             None,
             embedding.norm_type,
             embedding.scale_grad_by_freq,
             embedding.sparse,
         )
-        if self.p == 1.0:
-            return zeros_with_zero_gradient(rows)
-        device = embedding.weight.device
-        generator = self.draw_generator(device)
-        keep = embedding_row_mask(embedding.num_embeddings, self.p, device, generator)
-        return apply_keep_mask(rows, keep[tokens].unsqueeze(-1), 1.0 / (1.0 - self.p))

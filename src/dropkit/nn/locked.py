@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from dropkit import rng
+from dropkit._validation import Validated, check_bool
 from dropkit.functional.locked import locked_dropout
 from dropkit.nn._base import RateModule
 
@@ -39,13 +40,12 @@ class LockedDropout(RateModule):
     """
 
     dropout_kind = "locked"
+    batch_first = Validated(check_bool, "True for (N, T, *) input, False for (T, N, *).")
 
     def __init__(
         self, p: float = 0.5, batch_first: bool = True, *, generator: rng.GeneratorSource = None
     ) -> None:
         super().__init__(p, generator)
-        if not isinstance(batch_first, bool):
-            raise TypeError(f"batch_first must be a bool, got {batch_first!r}")
         self.batch_first = batch_first
 
     def forward(self, x: Tensor) -> Tensor:

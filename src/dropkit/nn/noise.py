@@ -7,7 +7,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from dropkit import rng
-from dropkit._validation import check_non_negative
+from dropkit._validation import Validated, check_non_negative
 from dropkit.functional.noise import alpha_dropout, gaussian_dropout, gaussian_noise
 from dropkit.nn._base import RandomModule, RateModule
 
@@ -99,20 +99,11 @@ class GaussianNoise(RandomModule):
     """
 
     dropout_kind: ClassVar[str] = "noise"
-    _std: float
+    std = Validated(check_non_negative, "The noise's standard deviation, >= 0.")
 
     def __init__(self, std: float, *, generator: rng.GeneratorSource = None) -> None:
         super().__init__(generator)
         self.std = std
-
-    @property
-    def std(self) -> float:
-        """The noise's standard deviation."""
-        return self._std
-
-    @std.setter
-    def std(self, value: float) -> None:
-        self._std = check_non_negative(value, "std")
 
     def forward(self, x: Tensor) -> Tensor:
         return gaussian_noise(x, self.std, self.training, generator=self.draw_generator(x.device))

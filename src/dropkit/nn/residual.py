@@ -7,8 +7,8 @@ from collections.abc import Callable
 from torch import Tensor
 
 from dropkit import rng
-from dropkit._validation import check_choice
-from dropkit.functional.drop_path import DROP_PATH_MODES, drop_path_residual
+from dropkit._validation import Validated, one_of
+from dropkit.functional.drop_path import DROP_PATH_MODES, DropPathMode, drop_path_residual
 from dropkit.nn._base import RateModule
 
 
@@ -42,12 +42,13 @@ class DropPathResidual(RateModule):
     """
 
     dropout_kind = "path"
+    mode = Validated(one_of(DROP_PATH_MODES), "One decision per sample or for the batch.")
 
     def __init__(
         self,
         branch: Callable[[Tensor], Tensor],
         p: float = 0.1,
-        mode: str = "row",
+        mode: DropPathMode = "row",
         *,
         generator: rng.GeneratorSource = None,
     ) -> None:
@@ -55,7 +56,7 @@ class DropPathResidual(RateModule):
         if not callable(branch):
             raise TypeError(f"branch must be a callable (a module or function), got {branch!r}")
         self.branch = branch
-        self.mode = check_choice(mode, "mode", DROP_PATH_MODES)
+        self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
         generator = self.draw_generator(x.device)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dropkit import rng
-from dropkit._validation import check_positive_int, check_probability
+from dropkit._validation import Validated, check_bool, check_positive_int, check_probability, one_of
 from dropkit.nn._base import RandomModule
 from dropkit.nn.drop_path import DropPath
 from dropkit.nn.dropout import Dropout
 from dropkit.rules import depth_rates
 
+#: The feed-forward non-linearity of :class:`TransformerEncoderLayer`.
+TransformerActivation = Literal["gelu", "relu"]
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"gelu": F.gelu, "relu": F.relu}
 
 
@@ -97,6 +99,15 @@ class TransformerEncoderLayer(RandomModule):
         True
     """
 
+    attention_dropout = Validated(
+        check_probability, "The rate on attention weights, given to SDPA in training only."
+    )
+    activation = Validated[TransformerActivation](
+        one_of(tuple(get_args(TransformerActivation))), "The feed-forward non-linearity."
+    )
+    norm_first = Validated(check_bool, "Pre-norm when True, post-norm when False.")
+    batch_first = Validated(check_bool, "(N, L, E) input when True, (L, N, E) when False.")
+
     def __init__(
         self,
         d_model: int,
@@ -109,7 +120,7 @@ class TransformerEncoderLayer(RandomModule):
         drop_path: float = 0.0,
         norm_first: bool = True,
         batch_first: bool = True,
-        activation: str = "gelu",
+        activation: TransformerActivation = "gelu",
         layer_norm_eps: float = 1e-5,
         generator: rng.GeneratorSource = None,
     ) -> None:
@@ -119,10 +130,8 @@ class TransformerEncoderLayer(RandomModule):
         dim_feedforward = check_positive_int(dim_feedforward, "dim_feedforward")
         if d_model % nhead:
             raise ValueError(f"nhead must divide d_model, got d_model={d_model}, nhead={nhead}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r}")
         self.d_model, self.nhead = d_model, nhead
-        self.norm_first, self.batch_first = bool(norm_first), bool(batch_first)
+        self.norm_first, self.batch_first = norm_first, batch_first
         self.activation = activation
         self.attention_dropout = attention_dropout
         self.in_proj = nn.Linear(d_model, 3 * d_model)
@@ -146,15 +155,6 @@ class TransformerEncoderLayer(RandomModule):
             self.drop_path,
         )
 
-    @property
-    def attention_dropout(self) -> float:
-        """The rate on attention weights, given to SDPA in training only; checked on assignment."""
-        return self._attention_dropout
-
-    @attention_dropout.setter
-    def attention_dropout(self, value: float) -> None:
-        self._attention_dropout = check_probability(value, "attention_dropout")
-
     def _attention(self, x: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
         batch, length, _ = x.shape
         head_dim = self.d_model // self.nhead
@@ -162,7 +162,7 @@ class TransformerEncoderLayer(RandomModule):
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         dropout_p = self.attention_dropout if self.training else 0.0
         # SDPA takes no generator: a stream or generator seeds the global one for the call.
-        with rng.stream(self._generator if dropout_p > 0.0 else None, x.device):
+        with rng.stream(self.generator if dropout_p > 0.0 else None, x.device):
             attended = F.scaled_dot_product_attention(
                 query,
                 key,
@@ -269,7 +269,7 @@ class TransformerEncoder(RandomModule):
         drop_path: float = 0.0,
         norm_first: bool = True,
         batch_first: bool = True,
-        activation: str = "gelu",
+        activation: TransformerActivation = "gelu",
         layer_norm_eps: float = 1e-5,
         generator: rng.GeneratorSource = None,
     ) -> None:

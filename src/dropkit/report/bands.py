@@ -49,28 +49,29 @@ def band(
 def plot_bands(recommendation: Recommendation, path: str | Path) -> Path:
     """Validation accuracy and loss of every arm against the epoch: means with interval bands.
 
-    Training curves are drawn dashed. One panel per group and kind (accuracy, loss).
+    Training curves are drawn dashed. One panel per group and metric (accuracy, loss).
     """
     arms = recommendation.arms
     groups = list(dict.fromkeys(arm.group for arm in arms))
-    kinds = [
-        k for k in ("acc", "loss") if any(f"val_{k}" in a.runs[0].history.available() for a in arms)
+    series = {"accuracy": "acc", "loss": "loss"}  # the doctor's names and their series
+    metrics = [
+        name
+        for name, key in series.items()
+        if any(f"val_{key}" in a.runs[0].history.available() for a in arms)
     ]
-    figure, axes = new_figure(len(kinds), len(groups), (5.0 * len(groups), 3.4 * len(kinds)))
+    figure, axes = new_figure(len(metrics), len(groups), (5.0 * len(groups), 3.4 * len(metrics)))
     rates = sorted({arm.p for arm in arms})
     for column, group in enumerate(groups):
-        for row, kind in enumerate(kinds):
+        for row, metric in enumerate(metrics):
             ax = axes[row][column]
             for arm in (a for a in arms if a.group == group):
                 color = COLORS[rates.index(arm.p) % len(COLORS)]
-                epochs, mean, low, high = band(arm, f"val_{kind}")
+                epochs, mean, low, high = band(arm, f"val_{series[metric]}")
                 ax.plot(epochs, mean, color=color, label=arm.label)
                 ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
-                epochs, mean, _, _ = band(arm, f"train_{kind}")
+                epochs, mean, _, _ = band(arm, f"train_{series[metric]}")
                 ax.plot(epochs, mean, color=color, linestyle="--", linewidth=0.8)
-            ax.set_title(
-                f"{group or 'runs'}: {'accuracy' if kind == 'acc' else 'loss'}", fontsize=10
-            )
+            ax.set_title(f"{group or 'runs'}: {metric}", fontsize=10)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             if row == 0:

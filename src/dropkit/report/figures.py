@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dropkit._deprecation import renamed_arguments
 from dropkit.advisor.compare import RateResult
 from dropkit.advisor.diagnosis import Diagnosis
-from dropkit.advisor.history import History, as_history
+from dropkit.advisor.history import FRACTIONS, History, as_history
 
 TRAIN_STYLE = {"color": "#1f77b4", "linestyle": "-", "label": "train"}
 VAL_STYLE = {"color": "#d62728", "linestyle": "-", "label": "validation"}
@@ -141,14 +142,38 @@ def _draw_metric(ax: Any, history: History, metric: str, mode: str) -> None:
     ax.legend(fontsize=8)
 
 
-def plot_curves(results: Sequence[RateResult], path: str | Path, *, kind: str = "acc") -> Path:
+@renamed_arguments("plot_curves", kind="metric")
+def plot_curves(
+    results: Sequence[RateResult], path: str | Path, *, metric: str = "accuracy"
+) -> Path:
     """Train and validation curves of every run: one panel per rate, one row per group.
 
     Args:
         results: the runs, as :func:`~dropkit.advisor.compare.compare_rates` returns them.
         path: the image to write.
-        kind: ``"acc"`` or ``"loss"``.
+        metric: the metric to draw, named as for :func:`~dropkit.diagnose` (``"accuracy"``,
+            ``"loss"``, or any other the histories hold). ``kind``, its old name, still works for
+            one release with a ``FutureWarning``.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from dropkit.advisor.compare import compare_rates
+        >>> from dropkit.report import plot_curves
+        >>> history = {"train_loss": [1.0, 0.6, 0.5], "val_loss": [1.1, 0.9, 0.95]}
+        >>> runs = compare_rates([{"p": 0.0, "history": history}, {"p": 0.3, "history": history}])
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "curves.png"
+        >>> plot_curves(runs, path, metric="loss").exists()
+        True
     """
+    from dropkit.advisor.metrics import metric_name
+
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a metric name such as 'accuracy', got {metric!r}")
+    series = metric_name(metric)
+    drawn = {f"{split}_{series}" for split in ("train", "val")}
+    if not any(drawn & set(result.history.available()) for result in results):
+        raise ValueError(f"metric {metric!r} is not in any of the histories")
+    kind = series
     groups = list(dict.fromkeys(result.group for result in results))
     rates = sorted({result.p for result in results})
     figure, axes = _figure(
@@ -165,12 +190,12 @@ def plot_curves(results: Sequence[RateResult], path: str | Path, *, kind: str = 
             _draw_pair(ax, result.history, kind)
             width = f", width {result.width}" if result.width else ""
             ax.set_title(f"p={rate:g} {group}{width}", fontsize=9)
-            if kind == "acc":
+            if kind in FRACTIONS:
                 ax.set_ylim(max(0.0, _lowest(results, kind) - 0.02), 1.01)
             if row == len(groups) - 1:
                 ax.set_xlabel("epoch")
             if column == 0:
-                ax.set_ylabel("accuracy" if kind == "acc" else "loss")
+                ax.set_ylabel("accuracy" if kind == "acc" else kind)
     axes[0][0].legend(fontsize=8)
     path = Path(path)
     figure.savefig(path, dpi=100)

@@ -31,6 +31,7 @@ def targeted_count(total: int, targeted_fraction: float) -> int:
     return min(total, math.floor(round(targeted_fraction * total, 9)))
 
 
+@renamed_arguments("targeted_mask", gamma="targeted_fraction")
 def targeted_mask(
     weight: Tensor, targeted_fraction: float, mode: TargetedMode = "weight"
 ) -> Tensor:

@@ -122,3 +122,10 @@ def test_old_keywords_warn_and_give_the_same_result() -> None:
     assert torch.equal(old, new)
     with pytest.raises(TypeError, match="got both 'alpha' and its new name 'p'"):
         targeted_dropout(weight, 0.75, p=0.5, alpha=0.5)
+
+
+def test_targeted_mask_old_keyword_warns_and_gives_the_same_mask() -> None:
+    weight = torch.randn(6, 10, generator=generator(7))
+    with pytest.warns(FutureWarning, match="targeted_mask: 'gamma' is renamed 'targeted_fraction'"):
+        old = targeted_mask(weight, gamma=0.3)
+    assert torch.equal(old, targeted_mask(weight, targeted_fraction=0.3))

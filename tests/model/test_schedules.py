@@ -44,6 +44,8 @@ def test_old_schedule_names_warn_and_mean_the_same():
     ]
     with pytest.warns(FutureWarning, match="linear: 'end' is renamed 'end_rate'"):
         assert old_ramp.end == 0.3
+    with pytest.warns(FutureWarning, match="linear: 'start' is renamed 'start_rate'"):
+        assert old_ramp.start == 0.1
     with pytest.raises(TypeError, match="got both 'start' and its new name 'start_step'"):
         dk.schedules.late(0.4, start=3, start_step=3)
 

@@ -30,6 +30,7 @@ from dropkit._validation import check_non_negative, check_positive_int, check_pr
 from dropkit.model._base_rates import base_rate
 from dropkit.model._pretrained import warn_refused_attention
 from dropkit.model.setting import Change, check_not_flattened, select_sites, write_rates
+from dropkit.rules import interpolate
 
 __all__ = ["DropoutScheduler", "constant", "early", "late", "linear"]
 
@@ -102,7 +103,7 @@ class linear:
 
     def __call__(self, step: int) -> float:
         fraction = min(check_step(step), self.steps) / self.steps
-        return round(self.start_rate + (self.end_rate - self.start_rate) * fraction, 12)
+        return interpolate(self.start_rate, self.end_rate, fraction)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class early:
 
     def __call__(self, step: int) -> float:
         remaining = max(self.until - check_step(step), 0) / self.until
-        return round(self.p * remaining, 12)
+        return interpolate(0.0, self.p, remaining)
 
 
 @dataclass(frozen=True, init=False)

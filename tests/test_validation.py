@@ -194,7 +194,10 @@ def test_embedding_module_runs_its_functional_with_tokens() -> None:
 
 
 def test_drop_connect_gaussian_names_mismatched_shapes() -> None:
-    with pytest.raises(ValueError, match=r"^layer cannot combine x of shape \(4, 6\), weight of"):
+    with pytest.raises(
+        ValueError,
+        match=r"^layer\(x, weight, bias\) failed for x of shape \(4, 6\), weight of shape \(3, 5\)",
+    ):
         F.drop_connect_gaussian(X2, torch.randn(3, 5), None, 0.5)
     with pytest.raises(TypeError, match="^bias must be a torch.Tensor, got float"):
         F.drop_connect_gaussian(X2, torch.randn(3, 6), 0.5)  # type: ignore[arg-type]

@@ -141,13 +141,16 @@ def drop_connect_gaussian(
 
 
 def _run_layer(layer: LayerFunction, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``layer(x, weight, bias)``, with an error naming the arguments when their shapes clash."""
+    """``layer(x, weight, bias)``; torch's error on arguments that do not fit (a shape clash)
+    becomes a ValueError naming them and their shapes. Running out of memory stays as it is."""
     try:
         return layer(x, weight, bias)
+    except torch.OutOfMemoryError:
+        raise
     except RuntimeError as error:
         bias_shape = None if bias is None else tuple(bias.shape)
         raise ValueError(
-            f"layer cannot combine x of shape {tuple(x.shape)}, weight of shape "
+            f"layer(x, weight, bias) failed for x of shape {tuple(x.shape)}, weight of shape "
             f"{tuple(weight.shape)} and bias of shape {bias_shape}: {error}"
         ) from error
 

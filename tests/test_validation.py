@@ -58,6 +58,14 @@ ASSIGNMENTS: list[tuple[Callable[[], nn.Module], str, Any, Any, type[Exception],
     ),
     (lambda: dk.nn.TransformerEncoderLayer(8, 2, 16), "norm_first", False, "no", TypeError, "^n"),
     (lambda: dk.Dropout(), "generator", torch.Generator(), 7, TypeError, "^generator must be"),
+    (
+        lambda: dk.WeightDrop(nn.GRU(2, 2)),
+        "weights",
+        "weight_ih_l0",
+        ("x",),
+        ValueError,
+        "^weights",
+    ),
 ]
 
 

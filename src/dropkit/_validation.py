@@ -196,8 +196,10 @@ class Validated(property, Generic[Value]):
     ``check(value, name)`` returns the value to store or raises naming the attribute; the value
     is kept in the instance's ``__dict__`` under ``"_" + name``. ``after(instance, value)``, when
     given, runs after each successful assignment (to pass the value on to submodules).
-    ``default``, when given, is read before the first assignment. It is a ``property`` with a
-    setter, so tools that look for settable properties (model tooling, torch.compile) see one.
+    ``default``, when given, is read before the first assignment. With ``of_instance=True`` the
+    check also sees the instance, ``check(instance, value, name)``, for a value that must fit
+    the rest of the module. It is a ``property`` with a setter, so tools that look for settable
+    properties (model tooling, torch.compile) see one.
 
     Example:
         >>> import torch
@@ -218,16 +220,18 @@ class Validated(property, Generic[Value]):
 
     def __init__(
         self,
-        check: Callable[[Any, str], Value],
+        check: Callable[..., Value],
         doc: str,
         *,
         after: Callable[[Any, Value], None] | None = None,
         default: Value = _UNSET,
+        of_instance: bool = False,
     ) -> None:
         super().__init__(self._read, self._write, None, doc)
         self.check = check
         self.after = after
         self.default = default
+        self.of_instance = of_instance
         self.name = ""
         self.storage = ""
 
@@ -242,7 +246,10 @@ class Validated(property, Generic[Value]):
         return cast(Value, value)
 
     def _write(self, instance: Any, value: Any) -> None:
-        checked = self.check(value, self.name)
+        if self.of_instance:
+            checked = self.check(instance, value, self.name)
+        else:
+            checked = self.check(value, self.name)
         instance.__dict__[self.storage] = checked
         if self.after is not None:
             self.after(instance, checked)

@@ -9,8 +9,31 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from dropkit import rng
+from dropkit._validation import Validated
 from dropkit.functional.drop_connect import drop_connect
 from dropkit.nn._base import RateModule
+
+
+def _parameter_names(owner: WeightDrop, weights: Any, name: str) -> tuple[str, ...]:
+    """Names of parameters the wrapped network has, as a tuple (one name may be a str)."""
+    if isinstance(weights, str):
+        weights = (weights,)
+    if not isinstance(weights, Iterable):
+        raise TypeError(f"{name} must be parameter names (str), got {weights!r}")
+    names = tuple(weights)
+    if not names:
+        raise ValueError(f"{name} must name at least one parameter, got none")
+    own = dict(owner.module.named_parameters())
+    for entry in names:
+        if not isinstance(entry, str):
+            raise TypeError(f"{name} must contain parameter names (str), got {entry!r}")
+        if entry not in own:
+            available = ", ".join(sorted(own))
+            raise ValueError(
+                f"{name} names {entry!r}, which {type(owner.module).__name__} does not have; "
+                f"its parameters are: {available}"
+            )
+    return names
 
 
 class WeightDrop(RateModule):
@@ -49,6 +72,11 @@ class WeightDrop(RateModule):
     """
 
     dropout_kind = "weight"
+    weights = Validated(
+        _parameter_names,
+        "Names of the parameters dropped, checked against the network.",
+        of_instance=True,
+    )
 
     def __init__(
         self,
@@ -61,21 +89,8 @@ class WeightDrop(RateModule):
         super().__init__(p, generator)
         if not isinstance(module, nn.Module):
             raise TypeError(f"WeightDrop wraps an nn.Module, got {type(module).__name__}")
-        names = (weights,) if isinstance(weights, str) else tuple(weights)
-        if not names:
-            raise ValueError("weights must name at least one parameter, got none")
-        own = dict(module.named_parameters())
-        for name in names:
-            if not isinstance(name, str):
-                raise TypeError(f"weights must contain parameter names (str), got {name!r}")
-            if name not in own:
-                available = ", ".join(sorted(own))
-                raise ValueError(
-                    f"weights names {name!r}, which {type(module).__name__} does not have; "
-                    f"its parameters are: {available}"
-                )
         self.module = module
-        self.weights = names
+        self.weights = weights
 
     def flatten_parameters(self) -> None:
         """Call the wrapped network's ``flatten_parameters()`` where it has one."""

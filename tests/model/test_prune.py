@@ -148,5 +148,5 @@ def test_copy_by_default_inplace_on_request() -> None:
 def test_a_model_without_targeted_dropout_and_errors() -> None:
     _, report = dk.prune(nn.Linear(2, 2))
     assert len(report) == 0 and report.parameters_before == report.parameters_after == 6
-    with pytest.raises(TypeError, match="prune needs an nn.Module, got dict"):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got dict"):
         dk.prune({})  # type: ignore[arg-type]

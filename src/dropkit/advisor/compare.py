@@ -15,10 +15,11 @@ from typing import Any
 from dropkit.advisor.diagnosis import Diagnosis, Thresholds, diagnose
 from dropkit.advisor.history import History, as_history
 from dropkit.demo.statistics import Interval, mean_interval, paired_interval
+from dropkit.results import Result, to_plain
 
 
-@dataclass
-class RateResult:
+@dataclass(frozen=True)
+class RateResult(Result):
     """One run of a rate sweep, read: its history, diagnosis and final numbers.
 
     Attributes:
@@ -59,17 +60,24 @@ class RateResult:
         numbers = {
             name: self.final(name) for name in ("train_loss", "train_acc", "val_loss", "val_acc")
         }
-        return {
+        data = {
             "p": self.p,
             "group": self.group,
             "width": self.width,
             "seed": self.seed,
-            **{k: (v if math.isfinite(v) else None) for k, v in numbers.items()},
-            "gap": self.gap if math.isfinite(self.gap) else None,
+            **numbers,
+            "gap": self.gap,
             "score": self.score,
             "regime": self.diagnosis.regime,
             "suggested_p": self.diagnosis.suggested_p,
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        group = f" {self.group}" if self.group else ""
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        regime = self.diagnosis.regime.replace("_", " ")
+        return f"p={self.p:g}{group}{seed}: score {self.score:.4g} ({self.metric}), {regime}"
 
 
 def compare_rates(
@@ -127,8 +135,8 @@ def _score(history: History, metric: str) -> float:
     return sign * sum(tail) / len(tail)
 
 
-@dataclass
-class RateSummary:
+@dataclass(frozen=True)
+class RateSummary(Result):
     """One arm of a sweep (a rate, a group and a width) over its seeds.
 
     Attributes:
@@ -163,7 +171,7 @@ class RateSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        return {
+        data = {
             "p": self.p,
             "group": self.group,
             "width": self.width,
@@ -173,10 +181,14 @@ class RateSummary:
             "val_loss": self.nll.to_dict(),
             "gap": self.gap.to_dict(),
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        return f"{self.label}: {_score_text(self)} over {len(self.runs)} runs"
 
 
-@dataclass
-class Recommendation:
+@dataclass(frozen=True)
+class Recommendation(Result):
     """A noise-aware choice among the arms of a sweep.
 
     Attributes:
@@ -244,7 +256,7 @@ class Recommendation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        return {
+        data = {
             "arms": [arm.to_dict() for arm in self.arms],
             "best": self.best.label,
             "tied": [arm.label for arm in self.tied],
@@ -254,6 +266,10 @@ class Recommendation:
             "confidence": self.confidence,
             "sentence": self.sentence,
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        return self.sentence
 
 
 def summarize(results: Sequence[RateResult], *, confidence: float = 0.95) -> list[RateSummary]:

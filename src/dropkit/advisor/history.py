@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dropkit.results import Result
+
 SERIES = ("train_loss", "val_loss", "train_acc", "val_acc")
 SPLITS = ("train", "val")
 
@@ -170,8 +172,8 @@ def parse_value(value: Any) -> float | None:
     return number if math.isfinite(number) else math.inf
 
 
-@dataclass
-class History:
+@dataclass(frozen=True)
+class History(Result):
     """Per-epoch training curves: one value per epoch for each series.
 
     ``nan`` marks an epoch where a series was not logged (validation every few epochs), ``inf`` a
@@ -202,6 +204,10 @@ class History:
 
     def __len__(self) -> int:
         return len(self.epochs)
+
+    def __str__(self) -> str:
+        series = ", ".join(self.available()) or "no series"
+        return f"{self.source}: {len(self)} epochs of {series}"
 
     def series(self, name: str) -> list[float]:
         """The values of one series (``train_loss``, ``val_f1`` ...); ``[]`` when not logged."""

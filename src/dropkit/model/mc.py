@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from dropkit._validation import check_choice, check_floating, check_positive_int
 from dropkit.model._layers import NORMS
 from dropkit.model.setting import filter_sites
-from dropkit.model.sites import DropoutSite, dropout_sites
+from dropkit.model.sites import DropoutSite, check_model, dropout_sites
+from dropkit.results import Result
 
 #: Kinds whose mask is shared by the whole batch: replicas of an input in one batch would all
 #: see the same mask, so mc_predict runs them one forward pass per sample.
@@ -27,9 +28,12 @@ FAST_PATH_LAYERS = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
 TASKS = ("classification", "regression")
 
 
-@dataclass
-class MCPrediction:
+@dataclass(frozen=True)
+class MCPrediction(Result):
     """The summary of MC-dropout samples of a model's output.
+
+    Values per sample are tensors (on the model's output device, float32); scalar scores such as
+    :func:`expected_calibration_error` are Python floats. ``to_dict()`` gives nested lists.
 
     Attributes:
         mean: the mean over samples (of the class probabilities, for classification).
@@ -47,6 +51,19 @@ class MCPrediction:
     entropy: Tensor | None = None
     mutual_information: Tensor | None = None
     samples: Tensor | None = None
+
+    def __str__(self) -> str:
+        rows = self.mean.shape[0] if self.mean.dim() else 1
+        text = f"MC-dropout prediction for {rows} rows: mean {tuple(self.mean.shape)}"
+        text += f", mean std {float(self.std.float().mean()):.4g}"
+        if self.entropy is not None and self.mutual_information is not None:
+            text += (
+                f", mean entropy {float(self.entropy.mean()):.4g} nats, mean mutual "
+                f"information {float(self.mutual_information.mean()):.4g} nats"
+            )
+        if self.samples is not None:
+            text += f", {self.samples.shape[0]} samples kept"
+        return text
 
 
 @contextmanager
@@ -85,6 +102,7 @@ def mc_dropout(
         >>> net[1].training
         True
     """
+    check_model(model)
     flags = [(module, module.training) for module in model.modules()]
     parents = {id(child): module for module in model.modules() for child in module.children()}
     sites = mc_sites(model, kinds, names)
@@ -181,7 +199,10 @@ def mc_predict(
         >>> bool((prediction.mutual_information >= 0).all()), net.training
         (True, False)
     """
+    check_model(model)
     samples = check_positive_int(samples, "samples")
+    check_flag(from_logits, "from_logits")
+    check_flag(keep_samples, "keep_samples")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     check_choice(task, "task", TASKS)
@@ -217,6 +238,12 @@ def mc_predict(
         (entropy - expected).clamp_min(0.0),
         probabilities if keep_samples else None,
     )
+
+
+def check_flag(value: Any, name: str) -> None:
+    """A bool argument: anything else (``"yes"``, 1) is a TypeError naming it and its value."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
 
 
 def entropy_of(probabilities: Tensor) -> Tensor:

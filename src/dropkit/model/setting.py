@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
 
 from torch import nn
 
@@ -13,6 +12,7 @@ from dropkit._validation import check_non_negative, check_probability
 from dropkit.model._base_rates import base_rate, remember
 from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
 from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, rate_value
+from dropkit.results import Result
 from dropkit.rules import depth_rates
 
 #: Kinds dropkit knows; a model may add its own through a module's ``dropout_kind``.
@@ -34,7 +34,7 @@ KNOWN_KINDS = (
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(Result):
     """One rate changed by :func:`dropkit.set_dropout` (or a schedule or policy).
 
     Attributes:
@@ -63,10 +63,6 @@ class Change:
     location: str
     action: str = "set"
     detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict (for JSON)."""
-        return asdict(self)
 
     def __str__(self) -> str:
         text = f"{self.action} {self.name} ({self.kind}, {self.location})"

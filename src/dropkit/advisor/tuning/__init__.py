@@ -38,6 +38,7 @@ from dropkit.advisor.tuning.study import (
     takes_seed,
 )
 from dropkit.advisor.tuning.worker import Objective, Worker
+from dropkit.results import LEFT_OUT, Result, to_plain
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -54,14 +55,15 @@ __all__ = [
 GIVE_UP_AFTER = 10
 
 
-@dataclass
-class TuneResult:
+@dataclass(frozen=True)
+class TuneResult(Result):
     """The outcome of :func:`tune`.
 
     Attributes:
         best_rates: the rates of the best candidate, ``{name: p}``.
         best_value: its score (its mean over ``seeds`` seeds).
-        study: the ``optuna.Study`` (every trial, for plots and analysis).
+        study: the ``optuna.Study`` (every trial, for plots and analysis); ``to_dict()`` gives
+            its name under ``"study"``.
         finished: search trials of the study that finished (complete or pruned), by any worker.
         ran: search trials this call ran to the end (complete or pruned).
         seeds: the seeds every finalist was scored with (fewer than asked if ``timeout`` cut the
@@ -79,7 +81,7 @@ class TuneResult:
 
     best_rates: dict[str, float]
     best_value: float
-    study: Any
+    study: Any = field(repr=False, compare=False, metadata=LEFT_OUT)
     finished: int
     ran: int
     seeds: int = 1
@@ -92,8 +94,8 @@ class TuneResult:
     study_name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of everything but the study object."""
-        return {
+        """A JSON-ready dict of everything but the study object (its name is ``"study"``)."""
+        data = {
             "study": self.study_name,
             "best_rates": dict(self.best_rates),
             "best_value": self.best_value,
@@ -107,6 +109,7 @@ class TuneResult:
             "evaluated": self.evaluated,
             "failures": list(self.failures),
         }
+        return dict(to_plain(data))
 
     def __str__(self) -> str:
         text = f"best value {self.best_value:.6g} with {_show(self.best_rates)}"

@@ -112,6 +112,25 @@ def test_mc_predict_validates_arguments():
         dk.mc_predict(model, torch.randn(2, 4), samples=0)
     with pytest.raises(ValueError, match="task must be one of"):
         dk.mc_predict(model, torch.randn(2, 4), task="ranking")
+    with pytest.raises(TypeError, match=r"from_logits must be True or False, got 'yes' \(str\)"):
+        dk.mc_predict(model, torch.randn(2, 4), from_logits="yes")
+    with pytest.raises(TypeError, match=r"keep_samples must be True or False, got 1 \(int\)"):
+        dk.mc_predict(model, torch.randn(2, 4), keep_samples=1)
+
+
+@pytest.mark.parametrize("model", [3, "net", None, torch.randn(2)])
+def test_mc_tools_refuse_what_is_not_a_module(model):
+    kind = type(model).__name__
+    with pytest.raises(TypeError, match=f"model must be a torch.nn.Module, got {kind}"):
+        dk.mc_predict(model, torch.randn(2, 4))
+    with pytest.raises(TypeError, match=f"model must be a torch.nn.Module, got {kind}"):
+        dk.mc_dropout(model).__enter__()
+
+
+def test_mc_dropout_refuses_kinds_that_are_not_a_list():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.2))
+    with pytest.raises(TypeError, match=r"kinds must be a list of strings or 'all', got 3 \(int\)"):
+        dk.mc_dropout(model, kinds=3).__enter__()  # type: ignore[arg-type]
 
 
 def test_expected_calibration_error_by_hand():
@@ -122,6 +141,36 @@ def test_expected_calibration_error_by_hand():
     # ten bins: 0.95 right, 0.65 wrong, 0.65 right, 0.85 right.
     expected = (0.05 + abs(0.5 - 0.65) * 2 + 0.15) / 4
     assert dk.expected_calibration_error(probs, labels, bins=10) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("classes", [2, 5, 10])
+def test_expected_calibration_error_matches_torchmetrics(classes):
+    metrics = pytest.importorskip("torchmetrics.functional")
+    generator = torch.Generator().manual_seed(classes)
+    for trial, bins in enumerate((1, 4, 10, 15, 30)):
+        scale = 0.5 + trial  # from nearly uniform to confident predictions
+        logits = scale * torch.randn(400, classes, generator=generator)
+        probs = logits.softmax(-1)
+        # labels agree with the prediction more often than chance, less often than always
+        guess = torch.randint(0, classes, (400,), generator=generator)
+        keep = torch.rand(400, generator=generator) < 0.6
+        labels = torch.where(keep, probs.argmax(-1), guess)
+        ours = dk.expected_calibration_error(probs, labels, bins=bins)
+        theirs = metrics.calibration_error(
+            probs, labels, task="multiclass", num_classes=classes, n_bins=bins, norm="l1"
+        )
+        assert isinstance(ours, float)
+        assert ours == pytest.approx(float(theirs), abs=1e-6), (classes, bins)
+
+
+def test_scalar_scores_are_floats_and_per_sample_values_tensors():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    prediction = dk.mc_predict(model, torch.randn(6, 4), samples=3)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert isinstance(dk.expected_calibration_error(prediction.mean, labels), float)
+    assert isinstance(dk.negative_log_likelihood(prediction.mean, labels), float)
+    assert isinstance(prediction.entropy, torch.Tensor) and prediction.entropy.shape == (6,)
 
 
 def test_negative_log_likelihood_by_hand_and_clamped():

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dropkit._validation import check_probability, real_number
 from dropkit.advisor.diagnosis import Diagnosis, Thresholds, diagnose
 from dropkit.advisor.history import History, as_history
 from dropkit.demo.statistics import Interval, mean_interval, paired_interval
@@ -104,9 +105,15 @@ def compare_rates(
     """
     if metric not in ("accuracy", "loss"):
         raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
+    if isinstance(runs, (str, Mapping)) or not isinstance(runs, Sequence):
+        raise TypeError(f"runs must be a list of dicts, got {type(runs).__name__}")
     results = []
-    for run in runs:
-        p = float(run["p"])
+    for index, run in enumerate(runs):
+        if not isinstance(run, Mapping) or "p" not in run or "history" not in run:
+            raise ValueError(
+                f"runs[{index}] must be a dict with 'p' and 'history', got {_short(run)}"
+            )
+        p = check_probability(run["p"], f"runs[{index}]['p']")
         history = as_history(run["history"], source=f"run p={p:g}")
         results.append(
             RateResult(
@@ -332,6 +339,7 @@ def recommend(results: Sequence[RateResult], *, alpha: float = 0.05) -> Recommen
         >>> choice.best.p, [arm.p for arm in choice.tied], choice.dropout_matters
         (0.5, [0.5], True)
     """
+    alpha = real_number(alpha, "alpha", "a float in (0, 1)")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if not results:
@@ -358,6 +366,11 @@ def recommend(results: Sequence[RateResult], *, alpha: float = 0.05) -> Recommen
     groups = list(dict.fromkeys(arm.group for arm in arms))
     baseline = next((a for a in arms if a.p == 0.0 and a.group == groups[0]), None)
     return Recommendation(arms, best, tied, baseline, differences, confidence)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _score_text(arm: RateSummary) -> str:

@@ -93,13 +93,24 @@ class HistoryError(ValueError):
 
 
 @dataclass(frozen=True)
-class Column:
-    """What a raw column name means: its series key and how often it was logged."""
+class Column(Result):
+    """What a raw column name means: its series key and how often it was logged.
+
+    Attributes:
+        key: the series key, ``<split>_<metric>``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        metric: the normalised metric name.
+        level: ``"epoch"``, ``"plain"`` or ``"step"`` (how often it was logged), or ``"set"``
+            (named by hand in ``columns``).
+    """
 
     key: str
     split: str
     metric: str
-    level: str  # "epoch", "plain" or "step"
+    level: str
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.level} values)"
 
 
 def normalize_name(raw: str) -> str:

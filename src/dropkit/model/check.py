@@ -14,10 +14,11 @@ from torch import Tensor, fx, nn
 from torch.overrides import TorchFunctionMode
 
 import dropkit.functional
+from dropkit.model._arguments import check_model
 from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model._watch import watch_ops
 from dropkit.model.mc import call
-from dropkit.model.sites import DropoutSite, check_model, dropout_sites
+from dropkit.model.sites import DropoutSite, dropout_sites
 from dropkit.results import Report, Result
 
 #: The rate above which a site of each kind earns a warning, with the reason.

@@ -12,9 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from dropkit._validation import check_choice, check_floating, check_positive_int
+from dropkit.model._arguments import check_flag, check_model
 from dropkit.model._layers import NORMS
 from dropkit.model.setting import filter_sites
-from dropkit.model.sites import DropoutSite, check_model, dropout_sites
+from dropkit.model.sites import DropoutSite, dropout_sites
 from dropkit.results import Result
 
 #: Kinds whose mask is shared by the whole batch: replicas of an input in one batch would all
@@ -238,12 +239,6 @@ def mc_predict(
         (entropy - expected).clamp_min(0.0),
         probabilities if keep_samples else None,
     )
-
-
-def check_flag(value: Any, name: str) -> None:
-    """A bool argument: anything else (``"yes"``, 1) is a TypeError naming it and its value."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
 
 
 def entropy_of(probabilities: Tensor) -> Tensor:

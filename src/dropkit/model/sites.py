@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from dropkit.model._arguments import check_model
 from dropkit.results import LEFT_OUT, Result
 
 #: torch.nn dropout modules and the kind of dropout each one applies.
@@ -103,13 +104,6 @@ class DropoutSite(Result):
         if not self.settable:
             text += " (not settable)"
         return f"{text}: {self.note}" if self.note else text
-
-
-def check_model(model: Any, name: str = "model") -> nn.Module:
-    """``model`` itself when it is an ``nn.Module``; else a TypeError naming the argument."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
-    return model
 
 
 def dropout_sites(model: nn.Module) -> list[DropoutSite]:

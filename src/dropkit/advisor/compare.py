@@ -230,6 +230,15 @@ class Recommendation(Result):
             and all(arm is not self.baseline for arm in self.tied)
         )
 
+    def verdict(self, arm: RateSummary) -> str:
+        """``"best"``, ``"tied"`` (not distinguishable from the best), ``"worse"``, or
+        ``"untested"`` when the sweep has too few seeds to tell."""
+        if arm is self.best:
+            return "best"
+        if not self.tested:
+            return "untested"
+        return "tied" if any(arm is other for other in self.tied) else "worse"
+
     @property
     def sentence(self) -> str:
         """The recommendation in plain words."""

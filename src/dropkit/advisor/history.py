@@ -217,8 +217,7 @@ class History(Result):
         return len(self.epochs)
 
     def __str__(self) -> str:
-        series = ", ".join(self.available()) or "no series"
-        return f"{self.source}: {len(self)} epochs of {series}"
+        return f"{self.source}: {len(self)} epochs ({', '.join(self.available())})"
 
     def series(self, name: str) -> list[float]:
         """The values of one series (``train_loss``, ``val_f1`` ...); ``[]`` when not logged."""

@@ -83,4 +83,3 @@ def _find_check() -> Any:
             "dropkit check needs dk.check, which this installation of dropkit does not have"
         )
     return check
-

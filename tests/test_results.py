@@ -132,13 +132,22 @@ def _mc_prediction() -> dk.MCPrediction:
 def _tune_result(tmp_path: Any) -> Any:
     optuna = pytest.importorskip("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    calls = []
+
+    def objective(rates: dict[str, float], seed: int) -> float:
+        calls.append(seed)
+        if len(calls) == 1:
+            raise ValueError("a bad batch")  # one failure, kept with continue_on_error
+        return (rates["head"] - 0.3) ** 2 + 0.01 * seed
+
     return dk.tune(
-        lambda rates, seed: (rates["head"] - 0.3) ** 2 + 0.01 * seed,
+        objective,
         {"head": (0.0, 0.6)},
         storage=str(tmp_path / "study.db"),
         n_trials=4,
         seeds=2,
         seed=0,
+        continue_on_error=True,
     )
 
 
@@ -168,6 +177,7 @@ EXAMPLES: dict[type, Callable[[Any], Any]] = {
     type(parse_column("val_loss")): lambda _: parse_column("val_loss"),
     dk.TuneResult: _tune_result,
     dk.advisor.tuning.Candidate: lambda tmp_path: _tune_result(tmp_path).finalists[0],
+    dk.advisor.tuning.TrialFailure: lambda tmp_path: _tune_result(tmp_path).failures[0],
     type(_rate_results()[0]): lambda _: _rate_results()[0],
     type(summarize(_rate_results())[0]): lambda _: summarize(_rate_results())[0],
     type(recommend(_rate_results())): lambda _: recommend(_rate_results()),

@@ -37,7 +37,7 @@ from dropkit.advisor.tuning.study import (
     takes_reporter,
     takes_seed,
 )
-from dropkit.advisor.tuning.worker import Objective, Worker
+from dropkit.advisor.tuning.worker import Objective, TrialFailure, Worker
 from dropkit.results import LEFT_OUT, Result, to_plain
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Candidate",
     "ObjectiveError",
     "StorageError",
+    "TrialFailure",
     "TuneResult",
     "check_space",
     "storage_url",
@@ -75,7 +76,8 @@ class TuneResult(Result):
             the data cannot tell them apart from it. Empty with one seed, which cannot tell.
         finalists: the candidates scored on every seed, best first.
         evaluated: objective calls of this call that were stored (search and re-evaluation).
-        failures: why this call's failed trials failed (with ``continue_on_error``).
+        failures: one :class:`TrialFailure` per failed call of this call (with
+            ``continue_on_error``): the trial, seed, rates, error type and message.
         study_name: the study's name.
     """
 
@@ -90,7 +92,7 @@ class TuneResult(Result):
     runners_up: list[Candidate] = field(default_factory=list)
     finalists: list[Candidate] = field(default_factory=list)
     evaluated: int = 0
-    failures: list[str] = field(default_factory=list)
+    failures: list[TrialFailure] = field(default_factory=list)
     study_name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,7 +109,7 @@ class TuneResult(Result):
             "finished": self.finished,
             "ran": self.ran,
             "evaluated": self.evaluated,
-            "failures": list(self.failures),
+            "failures": [failure.to_dict() for failure in self.failures],
         }
         return dict(to_plain(data))
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -180,6 +181,17 @@ def test_negative_log_likelihood_by_hand_and_clamped():
 
 
 def test_scores_validate_their_inputs():
+    probs = torch.tensor([[0.5, 0.5]])
+    with pytest.raises(
+        TypeError, match="labels must be a 1-dimensional integer tensor of classes, got list"
+    ):
+        dk.negative_log_likelihood(probs, [0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"got shape \(1, 1\) and dtype torch.int64"):
+        dk.expected_calibration_error(probs, torch.tensor([[0]]))
+    with pytest.raises(TypeError, match=r"eps must be a float in \(0, 1\), got 'small' \(str\)"):
+        dk.negative_log_likelihood(probs, torch.tensor([0]), eps="small")  # type: ignore[arg-type]
+    nll = dk.negative_log_likelihood(probs, torch.tensor([0]), eps=np.float32(1e-6))
+    assert nll == pytest.approx(math.log(2))
     with pytest.raises(ValueError, match="labels has 3 rows but probs has 2"):
         dk.expected_calibration_error(torch.rand(2, 3), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):

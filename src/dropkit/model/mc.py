@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dropkit._validation import check_choice, check_floating, check_positive_int
+from dropkit._validation import check_choice, check_floating, check_positive_int, real_number
 from dropkit.model._arguments import check_flag, check_model
 from dropkit.model._layers import NORMS
 from dropkit.model.setting import filter_sites
@@ -354,7 +354,8 @@ def negative_log_likelihood(probs: Tensor, labels: Tensor, *, eps: float = 1e-12
         >>> round(dk.negative_log_likelihood(probs, torch.tensor([0, 1])), 4)
         0.4904
     """
-    if not isinstance(eps, float) or not 0.0 < eps < 1.0:
+    eps = real_number(eps, "eps", "a float in (0, 1)")
+    if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
     check_classification(probs, labels)
     chosen = probs.detach().double().gather(1, labels.long().unsqueeze(1)).squeeze(1)
@@ -366,8 +367,15 @@ def check_classification(probs: Tensor, labels: Tensor) -> None:
     check_floating(probs, "probs")
     if probs.dim() != 2:
         raise ValueError(f"probs must have shape (N, C), got {tuple(probs.shape)}")
-    if not isinstance(labels, Tensor) or labels.dtype.is_floating_point or labels.dim() != 1:
-        raise ValueError("labels must be a 1-dimensional integer tensor of classes")
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"labels must be a 1-dimensional integer tensor of classes, got {type(labels).__name__}"
+        )
+    if labels.dtype.is_floating_point or labels.is_complex() or labels.dim() != 1:
+        raise ValueError(
+            "labels must be a 1-dimensional integer tensor of classes, got shape "
+            f"{tuple(labels.shape)} and dtype {labels.dtype}"
+        )
     if labels.shape[0] != probs.shape[0] or labels.shape[0] == 0:
         raise ValueError(
             f"labels has {labels.shape[0]} rows but probs has {probs.shape[0]}; both need N >= 1"

@@ -38,6 +38,7 @@ from dropkit.advisor.tuning.study import (
     takes_seed,
 )
 from dropkit.advisor.tuning.worker import Objective, TrialFailure, Worker
+from dropkit.model._arguments import check_flag
 from dropkit.results import LEFT_OUT, Result, to_plain
 
 __all__ = [
@@ -239,6 +240,7 @@ def tune(
     direction = check_choice(direction, "direction", ("minimize", "maximize"))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an int >= 0 or None, got {seed!r}")
+    check_flag(continue_on_error, "continue_on_error")
     if not callable(objective):
         raise ValueError(f"objective must be callable, got {type(objective).__name__}")
     name = objective_name(objective)

@@ -86,6 +86,21 @@ class Result:
 
     Subclasses are dataclasses; each says in ``__str__`` how it reads for people. Fields declared
     with ``metadata=LEFT_OUT`` (live objects such as a model) are not part of ``to_dict()``.
+
+    Example:
+        >>> import dataclasses
+        >>> from dropkit.results import Result
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Score(Result):
+        ...     name: str
+        ...     value: float
+        ...     def __str__(self) -> str:
+        ...         return f"{self.name} = {self.value:.3g}"
+        >>> score = Score("nll", float("nan"))
+        >>> print(score)
+        nll = nan
+        >>> score, score.to_dict()
+        (Score(name='nll', value=nan), {'name': 'nll', 'value': None})
     """
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
@@ -102,6 +117,16 @@ class Report(Result, Generic[Record]):
     slice) picks them and ``bool(report)`` is False when it holds none. The records are the list
     in the field named by ``records_field`` (``CheckReport.findings``, ``PolicyReport.changes``,
     ``PruneReport.layers``); the report's other fields say how they were found.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> bad = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(1.0))
+        >>> report = dk.check(bad, torch.randn(2, 4))
+        >>> len(report), bool(report), [finding.kind for finding in report]
+        (1, True, ['rate_out_of_range'])
+        >>> report[0] is report.findings[0], bool(dk.CheckReport())
+        (True, False)
     """
 
     records_field: ClassVar[str]

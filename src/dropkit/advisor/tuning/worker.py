@@ -38,6 +38,14 @@ class TrialFailure(Result):
         error: the exception's type name (``"ValueError"`` also for a score that is not a
             finite number).
         message: the exception's message.
+
+    Example:
+        >>> from dropkit.advisor.tuning import TrialFailure
+        >>> failure = TrialFailure(3, 0, {"head": 0.25}, "ValueError", "a bad batch")
+        >>> print(failure)
+        trial 3 (head=0.25, seed 0): ValueError: a bad batch
+        >>> failure.to_dict()["error"]
+        'ValueError'
     """
 
     trial: int

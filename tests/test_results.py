@@ -9,11 +9,15 @@ example below, fails here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import json
 import math
+import os
+import pathlib
 import pkgutil
+import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -129,7 +133,8 @@ def _mc_prediction() -> dk.MCPrediction:
     return dk.mc_predict(net, torch.randn(5, 4), samples=4, keep_samples=True)
 
 
-def _tune_result(tmp_path: Any) -> Any:
+@functools.cache
+def _tune_result() -> Any:
     optuna = pytest.importorskip("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     calls = []
@@ -140,15 +145,16 @@ def _tune_result(tmp_path: Any) -> Any:
             raise ValueError("a bad batch")  # one failure, kept with continue_on_error
         return (rates["head"] - 0.3) ** 2 + 0.01 * seed
 
-    return dk.tune(
-        objective,
-        {"head": (0.0, 0.6)},
-        storage=str(tmp_path / "study.db"),
-        n_trials=4,
-        seeds=2,
-        seed=0,
-        continue_on_error=True,
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        return dk.tune(
+            objective,
+            {"head": (0.0, 0.6)},
+            storage=os.path.join(folder, "study.db"),
+            n_trials=4,
+            seeds=2,
+            seed=0,
+            continue_on_error=True,
+        )
 
 
 def _rate_results() -> list[Any]:
@@ -175,9 +181,9 @@ EXAMPLES: dict[type, Callable[[Any], Any]] = {
     Thresholds: lambda _: Thresholds(gap_accuracy=0.1),
     dk.advisor.History: lambda _: as_history(HISTORY),
     type(parse_column("val_loss")): lambda _: parse_column("val_loss"),
-    dk.TuneResult: _tune_result,
-    dk.advisor.tuning.Candidate: lambda tmp_path: _tune_result(tmp_path).finalists[0],
-    dk.advisor.tuning.TrialFailure: lambda tmp_path: _tune_result(tmp_path).failures[0],
+    dk.TuneResult: lambda _: _tune_result(),
+    dk.advisor.tuning.Candidate: lambda _: _tune_result().finalists[0],
+    dk.advisor.tuning.TrialFailure: lambda _: _tune_result().failures[0],
     type(_rate_results()[0]): lambda _: _rate_results()[0],
     type(summarize(_rate_results())[0]): lambda _: summarize(_rate_results())[0],
     type(recommend(_rate_results())): lambda _: recommend(_rate_results()),
@@ -273,6 +279,7 @@ def test_to_plain_converts_numbers_tensors_and_arrays():
         "dtype": torch.float16,
         "tuple": (True, None),
         "set": {"b", "a"},
+        "path": pathlib.Path("logs") / "run.csv",
     }
     assert to_plain(value) == {
         "1": 0.5,
@@ -284,6 +291,7 @@ def test_to_plain_converts_numbers_tensors_and_arrays():
         "dtype": "torch.float16",
         "tuple": [True, None],
         "set": ["a", "b"],
+        "path": os.path.join("logs", "run.csv"),
     }
     with pytest.raises(TypeError, match="cannot convert a Linear to JSON-ready data"):
         to_plain(nn.Linear(1, 1))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
@@ -39,7 +40,8 @@ def to_plain(value: Any) -> Any:
     """``value`` as JSON-ready built-ins (dict, list, str, int, float, bool, None).
 
     Results and dataclasses become dicts of their fields, mappings dicts with string keys, tensors
-    and arrays lists, other sequences lists; non-finite floats become ``None`` (JSON has no NaN).
+    and arrays lists, other sequences lists, paths strings; non-finite floats become ``None``
+    (JSON has no NaN).
 
     Example:
         >>> import torch
@@ -61,6 +63,8 @@ def to_plain(value: Any) -> Any:
         return to_plain(value.tolist())
     if isinstance(value, (torch.dtype, torch.device)):
         return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return fields_of(value)
     if isinstance(value, Mapping):

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 import numpy as np
 import torch
 
-__all__ = ["Report", "Result", "to_plain"]
+__all__ = ["LEFT_OUT", "Report", "Result", "to_plain"]
 
 Record = TypeVar("Record")
 

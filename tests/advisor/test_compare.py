@@ -68,3 +68,16 @@ def test_bad_arguments():
         recommend([])
     with pytest.raises(ValueError, match="metric must be 'accuracy' or 'loss', got 'f1'"):
         compare_rates([], metric="f1")
+
+
+def test_bad_runs_and_alpha_are_named():
+    with pytest.raises(TypeError, match="runs must be a list of dicts, got int"):
+        compare_rates(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"runs\[0\] must be a dict with 'p' and 'history'"):
+        compare_rates([{"history": [{"val_acc": 0.5}]}])
+    with pytest.raises(TypeError, match=r"runs\[0\]\['p'\] must be a float in \[0, 1\], got 'x'"):
+        compare_rates([{"p": "x", "history": [{"val_acc": 0.5}]}])
+    with pytest.raises(TypeError, match="thresholds must be a dropkit.advisor.Thresholds, got 3"):
+        compare_rates([{"p": 0.1, "history": [{"val_acc": 0.5}]}], thresholds=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"alpha must be a float in \(0, 1\), got '5%' \(str\)"):
+        recommend(sweep({0.0: [0.5, 0.6]}), alpha="5%")  # type: ignore[arg-type]

@@ -314,3 +314,15 @@ def test_noise_alone_never_moves_the_rate():
         history = {"train_loss": list(curve), "val_loss": list(curve + 0.05 + noise)}
         diagnosis = dk.diagnose(history, current_p=0.3)
         assert diagnosis.suggested_p == 0.3, (seed, str(diagnosis))
+
+
+def test_arguments_of_the_wrong_type_are_named_with_their_value():
+    history = {"train_loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6]}
+    with pytest.raises(
+        TypeError, match=r"thresholds must be a dropkit.advisor.Thresholds, got 3 \(int\)"
+    ):
+        dk.diagnose(history, thresholds=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"thresholds must be .*, got \{'min_epochs': 2\} \(dict\)"):
+        dk.diagnose(history, thresholds={"min_epochs": 2})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"metric must be a str, got 3 \(int\)"):
+        dk.diagnose(history, metric=3)  # type: ignore[arg-type]

@@ -366,3 +366,19 @@ def test_a_dataframe_of_a_lightning_log_reads_nan_as_blank():
     assert dk.diagnose(Frame()).regime != "diverged"
     assert math.isnan(as_history({"val_loss": [1.0, None, 0.8]}).val_loss[1])  # not logged
     assert as_history({"val_loss": [1.0, nan, 0.8]}).val_loss[1] == math.inf  # logged as NaN
+
+
+@pytest.mark.parametrize("path", [3, None, b"log.csv", ["log.csv"]])
+def test_load_history_names_a_path_of_the_wrong_type(path):
+    kind = type(path).__name__
+    with pytest.raises(TypeError, match=rf"path must be a str or os.PathLike, got .* \({kind}\)"):
+        dk.load_history(path)
+
+
+def test_load_history_names_columns_of_the_wrong_type(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss,val_loss\n0,1.0,1.1\n")
+    with pytest.raises(
+        TypeError, match=r"columns must be a mapping .*, got \['val_loss'\] \(list\)"
+    ):
+        dk.load_history(log, columns=["val_loss"])  # type: ignore[arg-type]

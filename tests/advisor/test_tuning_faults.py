@@ -208,14 +208,29 @@ def test_continue_on_error_records_each_failure_and_goes_on(tmp_path):
         flaky, {"a": (0, 1)}, storage=tmp_path / "c.db", n_trials=2, continue_on_error=True
     )
     assert (result.finished, result.best_value) == (2, 0.25)
-    assert result.failures == [
+    reasons = [failure.reason for failure in result.failures]
+    assert reasons == [
         "ValueError: bad batch",
         "ValueError: it returned None, not a number",
         "ValueError: it returned inf, not a finite number",
         "ValueError: it returned 'text', not a number",
     ]
     failed = [t for t in result.study.trials if t.state == STATES.FAIL]
-    assert [t.user_attrs[FAILURE_ATTR] for t in failed] == result.failures
+    assert [t.user_attrs[FAILURE_ATTR] for t in failed] == reasons
+    assert [(f.trial, f.seed, f.error) for f in result.failures] == [
+        (t.number, 0, "ValueError") for t in failed
+    ]
+    assert result.failures[0].rates == failed[0].params
+    assert str(result.failures[0]).startswith(f"trial {failed[0].number} (a=")
+    assert result.to_dict()["failures"][1]["message"] == "it returned None, not a number"
+
+
+def test_continue_on_error_must_be_a_flag(tmp_path):
+    with pytest.raises(
+        TypeError, match=r"continue_on_error must be True or False, got 'y' \(str\)"
+    ):
+        dk.tune(lambda rates: 0.0, {"a": (0, 1)}, storage=tmp_path / "f.db", continue_on_error="y")
+    assert not (tmp_path / "f.db").exists()
 
 
 def test_continue_on_error_gives_up_after_ten_failures_in_a_row(tmp_path):

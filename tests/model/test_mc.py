@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -112,6 +113,25 @@ def test_mc_predict_validates_arguments():
         dk.mc_predict(model, torch.randn(2, 4), samples=0)
     with pytest.raises(ValueError, match="task must be one of"):
         dk.mc_predict(model, torch.randn(2, 4), task="ranking")
+    with pytest.raises(TypeError, match=r"from_logits must be True or False, got 'yes' \(str\)"):
+        dk.mc_predict(model, torch.randn(2, 4), from_logits="yes")
+    with pytest.raises(TypeError, match=r"keep_samples must be True or False, got 1 \(int\)"):
+        dk.mc_predict(model, torch.randn(2, 4), keep_samples=1)
+
+
+@pytest.mark.parametrize("model", [3, "net", None, torch.randn(2)])
+def test_mc_tools_refuse_what_is_not_a_module(model):
+    kind = type(model).__name__
+    with pytest.raises(TypeError, match=f"model must be a torch.nn.Module, got {kind}"):
+        dk.mc_predict(model, torch.randn(2, 4))
+    with pytest.raises(TypeError, match=f"model must be a torch.nn.Module, got {kind}"):
+        dk.mc_dropout(model).__enter__()
+
+
+def test_mc_dropout_refuses_kinds_that_are_not_a_list():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.2))
+    with pytest.raises(TypeError, match=r"kinds must be a list of strings or 'all', got 3 \(int\)"):
+        dk.mc_dropout(model, kinds=3).__enter__()  # type: ignore[arg-type]
 
 
 def test_expected_calibration_error_by_hand():
@@ -124,6 +144,36 @@ def test_expected_calibration_error_by_hand():
     assert dk.expected_calibration_error(probs, labels, bins=10) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("classes", [2, 5, 10])
+def test_expected_calibration_error_matches_torchmetrics(classes):
+    metrics = pytest.importorskip("torchmetrics.functional")
+    generator = torch.Generator().manual_seed(classes)
+    for trial, bins in enumerate((1, 4, 10, 15, 30)):
+        scale = 0.5 + trial  # from nearly uniform to confident predictions
+        logits = scale * torch.randn(400, classes, generator=generator)
+        probs = logits.softmax(-1)
+        # labels agree with the prediction more often than chance, less often than always
+        guess = torch.randint(0, classes, (400,), generator=generator)
+        keep = torch.rand(400, generator=generator) < 0.6
+        labels = torch.where(keep, probs.argmax(-1), guess)
+        ours = dk.expected_calibration_error(probs, labels, bins=bins)
+        theirs = metrics.calibration_error(
+            probs, labels, task="multiclass", num_classes=classes, n_bins=bins, norm="l1"
+        )
+        assert isinstance(ours, float)
+        assert ours == pytest.approx(float(theirs), abs=1e-6), (classes, bins)
+
+
+def test_scalar_scores_are_floats_and_per_sample_values_tensors():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    prediction = dk.mc_predict(model, torch.randn(6, 4), samples=3)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert isinstance(dk.expected_calibration_error(prediction.mean, labels), float)
+    assert isinstance(dk.negative_log_likelihood(prediction.mean, labels), float)
+    assert isinstance(prediction.entropy, torch.Tensor) and prediction.entropy.shape == (6,)
+
+
 def test_negative_log_likelihood_by_hand_and_clamped():
     probs = torch.tensor([[0.2, 0.8], [1.0, 0.0]])
     nll = dk.negative_log_likelihood(probs, torch.tensor([1, 1]), eps=1e-6)
@@ -131,6 +181,17 @@ def test_negative_log_likelihood_by_hand_and_clamped():
 
 
 def test_scores_validate_their_inputs():
+    probs = torch.tensor([[0.5, 0.5]])
+    with pytest.raises(
+        TypeError, match="labels must be a 1-dimensional integer tensor of classes, got list"
+    ):
+        dk.negative_log_likelihood(probs, [0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"got shape \(1, 1\) and dtype torch.int64"):
+        dk.expected_calibration_error(probs, torch.tensor([[0]]))
+    with pytest.raises(TypeError, match=r"eps must be a float in \(0, 1\), got 'small' \(str\)"):
+        dk.negative_log_likelihood(probs, torch.tensor([0]), eps="small")  # type: ignore[arg-type]
+    nll = dk.negative_log_likelihood(probs, torch.tensor([0]), eps=np.float32(1e-6))
+    assert nll == pytest.approx(math.log(2))
     with pytest.raises(ValueError, match="labels has 3 rows but probs has 2"):
         dk.expected_calibration_error(torch.rand(2, 3), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):

@@ -63,8 +63,12 @@ def test_dropout_is_never_put_directly_before_batchnorm():
     report = dk.apply_policy(blocks, dk.Policy(conv=0.2))
     assert spatial_rates(blocks) == []
     assert report.notes == [
-        "no dropout after conv block stage ending at 0: it would feed the BatchNorm after 0 "
-        "directly"
+        dk.model.Note(
+            "would_feed_batchnorm",
+            "0",
+            "no dropout after conv block stage ending at 0: it would feed the BatchNorm after 0 "
+            "directly",
+        )
     ]
 
 
@@ -126,6 +130,14 @@ def test_policy_validates_rates():
         dk.Policy(conv=(0.1, 0.2, 0.3))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="policy must be a dropkit.Policy"):
         dk.apply_policy(zoo.cnn(), {"conv": 0.1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"insert must be True or False, got 'yes' \(str\)"):
+        dk.Policy(insert="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"retune must be True or False, got None \(NoneType\)"):
+        dk.Policy(retune=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"dry_run must be True or False, got 'no' \(str\)"):
+        dk.apply_policy(zoo.cnn(), dk.Policy(), dry_run="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got int"):
+        dk.apply_policy(3, dk.Policy())  # type: ignore[arg-type]
 
 
 class BatchNormAct(nn.BatchNorm2d):
@@ -221,7 +233,9 @@ def test_existing_dropout_before_batchnorm_is_noted_by_the_shared_detector():
         nn.Conv2d(3, 4, 3), nn.Dropout2d(0.1), nn.ReLU(), nn.BatchNorm2d(4), nn.Flatten()
     )
     report = dk.apply_policy(model, dk.Policy(conv=0.2, insert=False))
-    assert report.notes[-1] == (
+    note = report.notes[-1]
+    assert (note.kind, note.name) == ("dropout_before_batchnorm", "1")
+    assert str(note) == (
         "1 feeds the BatchNorm 3 directly; move it after the BatchNorm (Li et al. 2019): "
         "left as it is"
     )  # through the ReLU, as dk.check sees it

@@ -18,7 +18,7 @@ def zero_targeted(model: nn.Module) -> nn.Module:
     with torch.no_grad():
         for module in reference.modules():
             if isinstance(module, dk.TargetedDropout):
-                mask = targeted_mask(module.module.weight, module.gamma, module.mode)
+                mask = targeted_mask(module.module.weight, module.targeted_fraction, module.mode)
                 module.module.weight[mask] = 0
     return reference.eval()
 
@@ -36,12 +36,12 @@ def randomise_batch_norms(model: nn.Module) -> None:
 def test_weight_mode_zeroes_exactly_the_targeted_weights_with_a_mask_that_stays() -> None:
     torch.manual_seed(0)
     net = nn.Sequential(
-        dk.TargetedDropout(nn.Linear(10, 16), gamma=0.5, alpha=0.5),
+        dk.TargetedDropout(nn.Linear(10, 16), targeted_fraction=0.5, p=0.5),
         nn.ReLU(),
-        dk.TargetedDropout(nn.Conv1d(16, 4, 3), gamma=0.75, alpha=0.5),
+        dk.TargetedDropout(nn.Conv1d(16, 4, 3), targeted_fraction=0.75, p=0.5),
     )
     x = torch.randn(5, 10, 1).squeeze(-1)
-    expected_masks = [targeted_mask(net[i].module.weight, net[i].gamma) for i in (0, 2)]
+    expected_masks = [targeted_mask(net[i].module.weight, net[i].targeted_fraction) for i in (0, 2)]
     pruned, report = dk.prune(net)
     assert isinstance(pruned[0], nn.Linear) and isinstance(pruned[2], nn.Conv1d)
     for index, mask in zip((0, 2), expected_masks, strict=True):
@@ -61,11 +61,11 @@ def test_weight_mode_zeroes_exactly_the_targeted_weights_with_a_mask_that_stays(
 def test_unit_mode_removes_units_and_keeps_the_outputs_of_the_dropped_network() -> None:
     torch.manual_seed(1)
     net = nn.Sequential(
-        dk.TargetedDropout(nn.Linear(6, 12), gamma=0.5, alpha=0.5, mode="unit"),
+        dk.TargetedDropout(nn.Linear(6, 12), targeted_fraction=0.5, p=0.5, mode="unit"),
         nn.BatchNorm1d(12),
         nn.Sigmoid(),  # f(bias) != 0: the removed units' constant must be folded
         dk.Dropout(0.3),
-        dk.TargetedDropout(nn.Linear(12, 8), gamma=0.25, alpha=0.5, mode="unit"),
+        dk.TargetedDropout(nn.Linear(12, 8), targeted_fraction=0.25, p=0.5, mode="unit"),
         nn.ReLU(),
         nn.Linear(8, 3),
     )
@@ -90,13 +90,15 @@ def test_unit_mode_removes_units_and_keeps_the_outputs_of_the_dropped_network() 
 def test_unit_mode_through_convolutions_pooling_and_flatten() -> None:
     torch.manual_seed(2)
     net = nn.Sequential(
-        dk.TargetedDropout(nn.Conv2d(3, 8, 3, padding=1), gamma=0.5, alpha=0.5, mode="unit"),
+        dk.TargetedDropout(
+            nn.Conv2d(3, 8, 3, padding=1), targeted_fraction=0.5, p=0.5, mode="unit"
+        ),
         nn.BatchNorm2d(8),
         nn.ReLU(),
         nn.MaxPool2d(2),
         dk.SpatialDropout2d(0.1),
         nn.Sequential(
-            dk.TargetedDropout(nn.Conv2d(8, 6, 3), gamma=0.5, alpha=0.5, mode="unit"),
+            dk.TargetedDropout(nn.Conv2d(8, 6, 3), targeted_fraction=0.5, p=0.5, mode="unit"),
             nn.Tanh(),
         ),
         nn.Flatten(),
@@ -148,5 +150,7 @@ def test_copy_by_default_inplace_on_request() -> None:
 def test_a_model_without_targeted_dropout_and_errors() -> None:
     _, report = dk.prune(nn.Linear(2, 2))
     assert len(report) == 0 and report.parameters_before == report.parameters_after == 6
-    with pytest.raises(TypeError, match="prune needs an nn.Module, got dict"):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got dict"):
         dk.prune({})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"inplace must be True or False, got 'yes' \(str\)"):
+        dk.prune(nn.Linear(2, 2), inplace="yes")  # type: ignore[arg-type]

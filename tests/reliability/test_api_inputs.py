@@ -227,7 +227,7 @@ CASES = [
     ("set_dropout kinds str", lambda: dk.set_dropout(sequential(), 0.1, kinds="element"), TypeError, "kinds must be a list of strings or 'all', got the string 'element'"),
     ("dropout_sites model", lambda: dk.dropout_sites("m"), TypeError, "model must be a torch.nn.Module, got str"),
     ("check model", lambda: dk.check("m", X2), TypeError, "model must be a torch.nn.Module, got str"),
-    ("prune model", lambda: dk.prune(3), TypeError, "prune needs an nn.Module, got int"),
+    ("prune model", lambda: dk.prune(3), TypeError, "model must be a torch.nn.Module, got int"),
     ("apply_policy policy", lambda: dk.apply_policy(sequential(), "recommended"), TypeError, "policy must be a dropkit.Policy, got str"),
     ("DropoutScheduler schedule", lambda: dk.DropoutScheduler(sequential(), 0.5), TypeError, r"schedule must be a callable from step to rate, got 0\.5"),
     ("schedules.linear steps", lambda: dk.schedules.linear(0.1, 0.2, 0), ValueError, "steps must be an int >= 1, got 0"),

@@ -12,13 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dropkit._validation import check_probability, real_number
 from dropkit.advisor.diagnosis import Diagnosis, Thresholds, diagnose
 from dropkit.advisor.history import History, as_history
 from dropkit.demo.statistics import Interval, mean_interval, paired_interval
+from dropkit.results import Result, to_plain
 
 
-@dataclass
-class RateResult:
+@dataclass(frozen=True)
+class RateResult(Result):
     """One run of a rate sweep, read: its history, diagnosis and final numbers.
 
     Attributes:
@@ -59,17 +61,24 @@ class RateResult:
         numbers = {
             name: self.final(name) for name in ("train_loss", "train_acc", "val_loss", "val_acc")
         }
-        return {
+        data = {
             "p": self.p,
             "group": self.group,
             "width": self.width,
             "seed": self.seed,
-            **{k: (v if math.isfinite(v) else None) for k, v in numbers.items()},
-            "gap": self.gap if math.isfinite(self.gap) else None,
+            **numbers,
+            "gap": self.gap,
             "score": self.score,
             "regime": self.diagnosis.regime,
             "suggested_p": self.diagnosis.suggested_p,
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        group = f" {self.group}" if self.group else ""
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        regime = self.diagnosis.regime.replace("_", " ")
+        return f"p={self.p:g}{group}{seed}: score {self.score:.4g} ({self.metric}), {regime}"
 
 
 def compare_rates(
@@ -96,9 +105,15 @@ def compare_rates(
     """
     if metric not in ("accuracy", "loss"):
         raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
+    if isinstance(runs, (str, Mapping)) or not isinstance(runs, Sequence):
+        raise TypeError(f"runs must be a list of dicts, got {type(runs).__name__}")
     results = []
-    for run in runs:
-        p = float(run["p"])
+    for index, run in enumerate(runs):
+        if not isinstance(run, Mapping) or "p" not in run or "history" not in run:
+            raise ValueError(
+                f"runs[{index}] must be a dict with 'p' and 'history', got {_short(run)}"
+            )
+        p = check_probability(run["p"], f"runs[{index}]['p']")
         history = as_history(run["history"], source=f"run p={p:g}")
         results.append(
             RateResult(
@@ -127,8 +142,8 @@ def _score(history: History, metric: str) -> float:
     return sign * sum(tail) / len(tail)
 
 
-@dataclass
-class RateSummary:
+@dataclass(frozen=True)
+class RateSummary(Result):
     """One arm of a sweep (a rate, a group and a width) over its seeds.
 
     Attributes:
@@ -163,7 +178,7 @@ class RateSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        return {
+        data = {
             "p": self.p,
             "group": self.group,
             "width": self.width,
@@ -173,10 +188,14 @@ class RateSummary:
             "val_loss": self.nll.to_dict(),
             "gap": self.gap.to_dict(),
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        return f"{self.label}: {_score_text(self)} over {len(self.runs)} runs"
 
 
-@dataclass
-class Recommendation:
+@dataclass(frozen=True)
+class Recommendation(Result):
     """A noise-aware choice among the arms of a sweep.
 
     Attributes:
@@ -211,6 +230,15 @@ class Recommendation:
             and all(arm is not self.baseline for arm in self.tied)
         )
 
+    def verdict(self, arm: RateSummary) -> str:
+        """``"best"``, ``"tied"`` (not distinguishable from the best), ``"worse"``, or
+        ``"untested"`` when the sweep has too few seeds to tell."""
+        if arm is self.best:
+            return "best"
+        if not self.tested:
+            return "untested"
+        return "tied" if any(arm is other for other in self.tied) else "worse"
+
     @property
     def sentence(self) -> str:
         """The recommendation in plain words."""
@@ -244,7 +272,7 @@ class Recommendation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        return {
+        data = {
             "arms": [arm.to_dict() for arm in self.arms],
             "best": self.best.label,
             "tied": [arm.label for arm in self.tied],
@@ -254,6 +282,10 @@ class Recommendation:
             "confidence": self.confidence,
             "sentence": self.sentence,
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        return self.sentence
 
 
 def summarize(results: Sequence[RateResult], *, confidence: float = 0.95) -> list[RateSummary]:
@@ -316,6 +348,7 @@ def recommend(results: Sequence[RateResult], *, alpha: float = 0.05) -> Recommen
         >>> choice.best.p, [arm.p for arm in choice.tied], choice.dropout_matters
         (0.5, [0.5], True)
     """
+    alpha = real_number(alpha, "alpha", "a float in (0, 1)")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if not results:
@@ -342,6 +375,11 @@ def recommend(results: Sequence[RateResult], *, alpha: float = 0.05) -> Recommen
     groups = list(dict.fromkeys(arm.group for arm in arms))
     baseline = next((a for a in arms if a.p == 0.0 and a.group == groups[0]), None)
     return Recommendation(arms, best, tied, baseline, differences, confidence)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _score_text(arm: RateSummary) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from dropkit._validation import check_choice, check_non_negative, check_positive_int
@@ -21,6 +21,7 @@ from dropkit._validation import check_probability as _check_probability
 from dropkit.advisor.history import History, as_history
 from dropkit.advisor.metrics import BOUNDED, default_metric, direction, metric_name, metrics_in
 from dropkit.advisor.trends import MIN_NOISE_EPOCHS, noise_of, recent_noise, trend
+from dropkit.results import Result
 
 REGIMES = (
     "overfitting",
@@ -35,7 +36,7 @@ MODES = ("min", "max")
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class Thresholds(Result):
     """The numbers behind :func:`diagnose`'s verdicts; every one can be set.
 
     Bounded metrics (accuracy, F1, top-1 ...) are measured in absolute fractions; other metrics
@@ -111,9 +112,21 @@ class Thresholds:
         for name in ("underfit_accuracy", "step", "max_p"):
             _check_probability(getattr(self, name), name)
 
+    def __str__(self) -> str:
+        changed = [
+            f"{item.name}={getattr(self, item.name)}"
+            for item in fields(self)
+            if getattr(self, item.name) != item.default
+        ]
+        return (
+            f"thresholds: {', '.join(changed)} (others default)"
+            if changed
+            else "default thresholds"
+        )
 
-@dataclass
-class Diagnosis:
+
+@dataclass(frozen=True)
+class Diagnosis(Result):
     """What the curves say: the regime, the numbers behind it, and advice in words.
 
     Attributes:
@@ -159,11 +172,6 @@ class Diagnosis:
     evidence: list[str] = field(default_factory=list)
     reason: str = ""
     thresholds: Thresholds = field(default_factory=Thresholds)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``nan`` and ``inf`` become ``None``)."""
-        data = asdict(self)
-        return {key: _plain(value) for key, value in data.items()}
 
     def __str__(self) -> str:
         lines = [f"regime: {self.regime.replace('_', ' ')} (read from {self.metric})"]
@@ -258,6 +266,13 @@ def diagnose(
         >>> d.regime, d.suggested_p, round(d.gap, 2)
         ('overfitting', 0.2, 0.21)
     """
+    if thresholds is not None and not isinstance(thresholds, Thresholds):
+        raise TypeError(
+            f"thresholds must be a dropkit.advisor.Thresholds, got {thresholds!r} "
+            f"({type(thresholds).__name__})"
+        )
+    if metric is not None and not isinstance(metric, str):
+        raise TypeError(f"metric must be a str, got {metric!r} ({type(metric).__name__})")
     limits = thresholds if thresholds is not None else Thresholds()
     if current_p is not None:
         current_p = _check_probability(current_p, "current_p")
@@ -379,8 +394,7 @@ class _Reading:
             "until training is stable."
         )
         diagnosis = self._base("diverged", advice, "divergence is an optimiser problem")
-        diagnosis.evidence = evidence
-        return diagnosis
+        return replace(diagnosis, evidence=evidence)
 
     def _short(self, count: int) -> Diagnosis:
         advice = (
@@ -621,15 +635,13 @@ class _Reading:
         )
 
     def _with(self, diagnosis: Diagnosis, values: dict[str, Any]) -> Diagnosis:
-        for key, value in values.items():
-            setattr(diagnosis, key, value)
-        return diagnosis
+        return replace(diagnosis, **values)
 
     def _move(self, diagnosis: Diagnosis, sign: float) -> Diagnosis:
         if self.current_p is not None:
             moved = self.current_p + sign * self.limits.step
             moved = min(max(moved, 0.0), max(self.limits.max_p, self.current_p))
-            diagnosis.suggested_p = round(moved, 4)
+            return replace(diagnosis, suggested_p=round(moved, 4))
         return diagnosis
 
     def _overfitting(self, values: dict[str, Any], evidence: list[str], why: str) -> Diagnosis:
@@ -644,8 +656,7 @@ class _Reading:
         )
         reason = f"more dropout, since {words}"
         diagnosis = self._with(self._base("overfitting", advice, reason), values)
-        diagnosis.evidence = evidence
-        return self._move(diagnosis, +1.0)
+        return self._move(replace(diagnosis, evidence=evidence), +1.0)
 
     def _underfitting(
         self, values: dict[str, Any], evidence: list[str], inverted: bool
@@ -665,8 +676,7 @@ class _Reading:
         diagnosis = self._with(
             self._base("underfitting", advice, f"less dropout, since {words}"), values
         )
-        diagnosis.evidence = evidence
-        return self._move(diagnosis, -1.0)
+        return self._move(replace(diagnosis, evidence=evidence), -1.0)
 
     def _still_improving(
         self, values: dict[str, Any], evidence: list[str], large_gap: bool
@@ -679,8 +689,7 @@ class _Reading:
         advice = f"Still improving: validation is still getting better. Train longer.{extra}"
         reason = "unchanged: validation still improves, so the rate is not limiting it yet"
         diagnosis = self._with(self._base("still_improving", advice, reason), values)
-        diagnosis.evidence = evidence
-        return diagnosis
+        return replace(diagnosis, evidence=evidence)
 
     def _sweet_spot(self, values: dict[str, Any], evidence: list[str]) -> Diagnosis:
         advice = (
@@ -690,8 +699,7 @@ class _Reading:
         )
         reason = "unchanged: neither overfitting nor underfitting shows"
         diagnosis = self._with(self._base("sweet_spot", advice, reason), values)
-        diagnosis.evidence = evidence
-        return diagnosis
+        return replace(diagnosis, evidence=evidence)
 
     def _not_learning(self, values: dict[str, Any]) -> Diagnosis:
         parts = []
@@ -710,8 +718,7 @@ class _Reading:
         diagnosis = self._with(
             self._base("not_learning", advice, "unchanged: fix learning first"), values
         )
-        diagnosis.evidence = parts
-        return diagnosis
+        return replace(diagnosis, evidence=parts)
 
 
 def _verdict(
@@ -742,11 +749,3 @@ def _moved(size: float, plateau: float) -> str:
     if size < -plateau:
         return "getting worse too"
     return "about flat"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value

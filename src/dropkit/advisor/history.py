@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dropkit.results import Result
+
 SERIES = ("train_loss", "val_loss", "train_acc", "val_acc")
 SPLITS = ("train", "val")
 
@@ -91,13 +93,24 @@ class HistoryError(ValueError):
 
 
 @dataclass(frozen=True)
-class Column:
-    """What a raw column name means: its series key and how often it was logged."""
+class Column(Result):
+    """What a raw column name means: its series key and how often it was logged.
+
+    Attributes:
+        key: the series key, ``<split>_<metric>``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        metric: the normalised metric name.
+        level: ``"epoch"``, ``"plain"`` or ``"step"`` (how often it was logged), or ``"set"``
+            (named by hand in ``columns``).
+    """
 
     key: str
     split: str
     metric: str
-    level: str  # "epoch", "plain" or "step"
+    level: str
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.level} values)"
 
 
 def normalize_name(raw: str) -> str:
@@ -170,8 +183,8 @@ def parse_value(value: Any) -> float | None:
     return number if math.isfinite(number) else math.inf
 
 
-@dataclass
-class History:
+@dataclass(frozen=True)
+class History(Result):
     """Per-epoch training curves: one value per epoch for each series.
 
     ``nan`` marks an epoch where a series was not logged (validation every few epochs), ``inf`` a
@@ -202,6 +215,9 @@ class History:
 
     def __len__(self) -> int:
         return len(self.epochs)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {len(self)} epochs ({', '.join(self.available())})"
 
     def series(self, name: str) -> list[float]:
         """The values of one series (``train_loss``, ``val_f1`` ...); ``[]`` when not logged."""

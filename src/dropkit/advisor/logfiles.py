@@ -13,6 +13,7 @@ import codecs
 import csv
 import json
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,6 +104,13 @@ def load_history(
         >>> h.train_acc, h.val_loss
         ([0.6], [1.3])
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {path!r} ({type(path).__name__})")
+    if columns is not None and not isinstance(columns, Mapping):
+        raise TypeError(
+            f"columns must be a mapping of series name to column name, got {columns!r} "
+            f"({type(columns).__name__})"
+        )
     if run not in ("last", "all"):
         raise ValueError(f"run must be 'last' or 'all', got {run!r}")
     target = Path(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import traceback
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import torch
@@ -53,21 +52,16 @@ def run(args: argparse.Namespace) -> int:
             what = f"the model from {args.target} on its example input"
             raise UserCodeError(what, error) from error
         raise
-    findings = list(report)
     if args.json:
-        print(json.dumps([_finding_dict(finding) for finding in findings]))
-    elif not findings:
+        print(json.dumps([finding.to_dict() for finding in report]))
+    elif not report:
         print(f"{args.target}: no dropout problems found")
     else:
-        print(f"{args.target}: {len(findings)} finding(s)")
-        for finding in findings:
-            name = getattr(finding, "name", None)
-            print(
-                f"- {getattr(finding, 'kind', 'finding')}"
-                + (f" at {name}" if name else "")
-                + f": {finding}"
-            )
-    return 1 if findings else 0
+        print(f"{args.target}: {len(report)} finding(s)")
+        for finding in report:
+            where = f" at {finding.name}" if finding.name else ""
+            print(f"- {finding.kind}{where}: {finding}")
+    return 1 if report else 0
 
 
 def _raised_in(model: torch.nn.Module, error: BaseException) -> bool:
@@ -89,9 +83,3 @@ def _find_check() -> Any:
             "dropkit check needs dk.check, which this installation of dropkit does not have"
         )
     return check
-
-
-def _finding_dict(finding: Any) -> dict[str, Any]:
-    if is_dataclass(finding) and not isinstance(finding, type):
-        return asdict(finding)
-    return {key: getattr(finding, key, None) for key in ("kind", "name", "message", "advice")}

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         data["series"] = history.available()
         reports.append(data)
         if not args.json:
-            print(f"{history.source}: {len(history)} epochs ({', '.join(history.available())})")
+            print(history)
             print(diagnosis)
     if args.plot is not None:
         from dropkit.report import plot_history

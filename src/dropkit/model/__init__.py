@@ -10,7 +10,7 @@ from dropkit.model.mc import (
     mc_predict,
     negative_log_likelihood,
 )
-from dropkit.model.policy import Policy, PolicyReport, apply_policy
+from dropkit.model.policy import Note, Policy, PolicyReport, apply_policy
 from dropkit.model.prune import LayerPruning, PruneReport, PruneResult, prune
 from dropkit.model.schedules import DropoutScheduler
 from dropkit.model.setting import Change, set_drop_path, set_dropout
@@ -24,6 +24,7 @@ __all__ = [
     "Finding",
     "LayerPruning",
     "MCPrediction",
+    "Note",
     "Policy",
     "PolicyReport",
     "PruneReport",

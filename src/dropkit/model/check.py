@@ -14,10 +14,12 @@ from torch import Tensor, fx, nn
 from torch.overrides import TorchFunctionMode
 
 import dropkit.functional
+from dropkit.model._arguments import check_model
 from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model._watch import watch_ops
 from dropkit.model.mc import call
 from dropkit.model.sites import DropoutSite, dropout_sites
+from dropkit.results import Report, Result
 
 #: The rate above which a site of each kind earns a warning, with the reason.
 RATE_LIMITS: dict[str, tuple[float, str]] = {
@@ -83,7 +85,7 @@ Inputs = Tensor | tuple[Any, ...] | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(Result):
     """One problem found by :func:`dropkit.check`.
 
     Attributes:
@@ -106,9 +108,10 @@ class Finding:
         return f"[{self.severity}] {self.message} {self.advice}"
 
 
-@dataclass
-class CheckReport:
-    """The findings of :func:`dropkit.check`: iterable, empty for a clean model.
+@dataclass(frozen=True)
+class CheckReport(Report[Finding]):
+    """The findings of :func:`dropkit.check`: a :class:`~dropkit.results.Report` of
+    :class:`Finding` records (iterate, ``len``, index; False when the model is clean).
 
     Attributes:
         findings: the list of :class:`Finding`.
@@ -116,17 +119,10 @@ class CheckReport:
             ``"hooks"`` (the order modules ran in).
     """
 
+    records_field = "findings"
+
     findings: list[Finding] = field(default_factory=list)
     traced: str = "hooks"
-
-    def __iter__(self) -> Iterator[Finding]:
-        return iter(self.findings)
-
-    def __len__(self) -> int:
-        return len(self.findings)
-
-    def __getitem__(self, index: int) -> Finding:
-        return self.findings[index]
 
     @property
     def errors(self) -> list[Finding]:
@@ -188,10 +184,9 @@ def check(model: nn.Module, example_inputs: Inputs) -> CheckReport:
         >>> [(f.kind, f.name) for f in dk.check(bad, torch.randn(2, 3, 8, 8))]
         [('dropout_before_batchnorm', '1')]
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     sites = dropout_sites(model)
-    report = CheckReport()
+    findings: list[Finding] = []
     flags = [(module, module.training) for module in model.modules()]
     buffers = [(buffer, buffer.detach().clone()) for buffer in model.buffers()]
     devices = sorted({b.device.index or 0 for b in model.buffers() if b.device.type == "cuda"})
@@ -199,17 +194,17 @@ def check(model: nn.Module, example_inputs: Inputs) -> CheckReport:
     try:
         with torch.random.fork_rng(devices=sorted(set(devices))):
             model.eval()
-            report.findings.extend(check_eval(model, sites, example_inputs))
-            placement, report.traced = check_placement(model, sites, example_inputs)
-            report.findings.extend(placement)
+            findings.extend(check_eval(model, sites, example_inputs))
+            placement, traced = check_placement(model, sites, example_inputs)
+            findings.extend(placement)
     finally:
         for module, flag in flags:
             module.training = flag
         with torch.no_grad():
             for buffer, saved in buffers:
                 buffer.copy_(saved)
-    report.findings.extend(check_rates(sites))
-    return report
+    findings.extend(check_rates(sites))
+    return CheckReport(findings, traced)
 
 
 def check_rates(sites: list[DropoutSite]) -> Iterator[Finding]:

@@ -11,10 +11,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dropkit._validation import check_choice, check_floating, check_positive_int
+from dropkit._validation import check_choice, check_floating, check_positive_int, real_number
+from dropkit.model._arguments import check_flag, check_model
 from dropkit.model._layers import NORMS
 from dropkit.model.setting import filter_sites
 from dropkit.model.sites import DropoutSite, dropout_sites
+from dropkit.results import Result
 
 #: Kinds whose mask is shared by the whole batch: replicas of an input in one batch would all
 #: see the same mask, so mc_predict runs them one forward pass per sample.
@@ -27,9 +29,12 @@ FAST_PATH_LAYERS = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
 TASKS = ("classification", "regression")
 
 
-@dataclass
-class MCPrediction:
+@dataclass(frozen=True)
+class MCPrediction(Result):
     """The summary of MC-dropout samples of a model's output.
+
+    Values per sample are tensors (on the model's output device, float32); scalar scores such as
+    :func:`expected_calibration_error` are Python floats. ``to_dict()`` gives nested lists.
 
     Attributes:
         mean: the mean over samples (of the class probabilities, for classification).
@@ -47,6 +52,19 @@ class MCPrediction:
     entropy: Tensor | None = None
     mutual_information: Tensor | None = None
     samples: Tensor | None = None
+
+    def __str__(self) -> str:
+        rows = self.mean.shape[0] if self.mean.dim() else 1
+        text = f"MC-dropout prediction for {rows} rows: mean {tuple(self.mean.shape)}"
+        text += f", mean std {float(self.std.float().mean()):.4g}"
+        if self.entropy is not None and self.mutual_information is not None:
+            text += (
+                f", mean entropy {float(self.entropy.mean()):.4g} nats, mean mutual "
+                f"information {float(self.mutual_information.mean()):.4g} nats"
+            )
+        if self.samples is not None:
+            text += f", {self.samples.shape[0]} samples kept"
+        return text
 
 
 @contextmanager
@@ -85,6 +103,7 @@ def mc_dropout(
         >>> net[1].training
         True
     """
+    check_model(model)
     flags = [(module, module.training) for module in model.modules()]
     parents = {id(child): module for module in model.modules() for child in module.children()}
     sites = mc_sites(model, kinds, names)
@@ -181,7 +200,10 @@ def mc_predict(
         >>> bool((prediction.mutual_information >= 0).all()), net.training
         (True, False)
     """
+    check_model(model)
     samples = check_positive_int(samples, "samples")
+    check_flag(from_logits, "from_logits")
+    check_flag(keep_samples, "keep_samples")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     check_choice(task, "task", TASKS)
@@ -332,7 +354,8 @@ def negative_log_likelihood(probs: Tensor, labels: Tensor, *, eps: float = 1e-12
         >>> round(dk.negative_log_likelihood(probs, torch.tensor([0, 1])), 4)
         0.4904
     """
-    if not isinstance(eps, float) or not 0.0 < eps < 1.0:
+    eps = real_number(eps, "eps", "a float in (0, 1)")
+    if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
     check_classification(probs, labels)
     chosen = probs.detach().double().gather(1, labels.long().unsqueeze(1)).squeeze(1)
@@ -344,8 +367,15 @@ def check_classification(probs: Tensor, labels: Tensor) -> None:
     check_floating(probs, "probs")
     if probs.dim() != 2:
         raise ValueError(f"probs must have shape (N, C), got {tuple(probs.shape)}")
-    if not isinstance(labels, Tensor) or labels.dtype.is_floating_point or labels.dim() != 1:
-        raise ValueError("labels must be a 1-dimensional integer tensor of classes")
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"labels must be a 1-dimensional integer tensor of classes, got {type(labels).__name__}"
+        )
+    if labels.dtype.is_floating_point or labels.is_complex() or labels.dim() != 1:
+        raise ValueError(
+            "labels must be a 1-dimensional integer tensor of classes, got shape "
+            f"{tuple(labels.shape)} and dtype {labels.dtype}"
+        )
     if labels.shape[0] != probs.shape[0] or labels.shape[0] == 0:
         raise ValueError(
             f"labels has {labels.shape[0]} rows but probs has {probs.shape[0]}; both need N >= 1"

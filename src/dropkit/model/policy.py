@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor, nn
 
 from dropkit._validation import check_probability
+from dropkit.model._arguments import check_flag, check_model
 from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
 from dropkit.model.check import next_is_norm, norm_pairs
@@ -17,6 +18,7 @@ from dropkit.model.setting import Change, write_rate
 from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, is_config
 from dropkit.nn.dropout import Dropout
 from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
+from dropkit.results import Report, Result
 
 Rate = float | tuple[float, float] | None
 
@@ -84,6 +86,8 @@ class Policy:
                     check_probability(item, name)
             elif value is not None:
                 check_probability(value, name)
+        check_flag(self.insert, "insert")
+        check_flag(self.retune, "retune")
 
     @classmethod
     def from_scratch(cls) -> Policy:
@@ -142,34 +146,54 @@ class Policy:
         return cls.from_scratch()
 
 
-@dataclass
-class PolicyReport:
-    """What :func:`dropkit.apply_policy` changed (or, on a dry run, would change).
+@dataclass(frozen=True)
+class Note(Result):
+    """Something :func:`dropkit.apply_policy` left alone, and why.
+
+    Attributes:
+        kind: ``"not_settable"`` (a rate the policy names cannot be set), ``"not_restructured"``
+            (a Hugging Face model gets no new dropout), ``"element_on_conv"`` (element dropout
+            on conv features, where spatial dropout fits better), ``"dropout_before_batchnorm"``
+            (existing dropout feeds a BatchNorm, as :func:`dropkit.check` reports) or
+            ``"would_feed_batchnorm"`` (no dropout added where it would feed a BatchNorm).
+        name: the site or module concerned (``""`` for the model itself).
+        message: the note in words; ``str(note)`` gives it.
+
+    Example:
+        >>> import torch
+        >>> import dropkit as dk
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Dropout2d(0.1),
+        ...                           torch.nn.BatchNorm2d(4))
+        >>> note = dk.apply_policy(net, dk.Policy(conv=0.2), dry_run=True).notes[-1]
+        >>> note.kind, note.name
+        ('dropout_before_batchnorm', '1')
+    """
+
+    kind: str
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class PolicyReport(Report[Change]):
+    """What :func:`dropkit.apply_policy` changed (or, on a dry run, would change): a
+    :class:`~dropkit.results.Report` of :class:`dropkit.Change` records.
 
     Attributes:
         changes: one :class:`dropkit.Change` per rate set (``action="set"``) or dropout added
             (``action="added"``, ``old=0.0``), with where and why in ``detail``.
-        notes: things left alone, with the reason.
+        notes: one :class:`Note` per thing left alone, with the reason.
         dry_run: whether the model was left untouched.
     """
 
+    records_field = "changes"
+
     changes: list[Change] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     dry_run: bool = False
-
-    def __iter__(self) -> Iterator[Change]:
-        return iter(self.changes)
-
-    def __len__(self) -> int:
-        return len(self.changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as plain data (for JSON)."""
-        return {
-            "changes": [change.to_dict() for change in self.changes],
-            "notes": list(self.notes),
-            "dry_run": self.dry_run,
-        }
 
     def __str__(self) -> str:
         head = "planned (dry run):" if self.dry_run else "changed:"
@@ -188,6 +212,9 @@ class Plan:
     def add(self, change: Change, action: Callable[[], object]) -> None:
         self.report.changes.append(change)
         self.actions.append(action)
+
+    def note(self, kind: str, name: str, message: str) -> None:
+        self.report.notes.append(Note(kind, name, message))
 
 
 def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> PolicyReport:
@@ -243,10 +270,10 @@ def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> 
         >>> net(torch.randn(2, 3, 8, 8)).shape
         torch.Size([2, 10])
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a dropkit.Policy, got {type(policy).__name__}")
+    check_flag(dry_run, "dry_run")
     plan = Plan(PolicyReport(dry_run=dry_run))
     sites = dropout_sites(model)
     hugging_face = any(site.location == "config" for site in sites) or is_config(
@@ -283,7 +310,9 @@ def plan_transformer(
         if rate is None or not policy.retune:
             continue
         if not site.settable:
-            plan.report.notes.append(f"{site.name} ({site.kind}) cannot be set: {site.note}")
+            plan.note(
+                "not_settable", site.name, f"{site.name} ({site.kind}) cannot be set: {site.note}"
+            )
         elif site.p != rate:
             change = Change(site.name, site.kind, site.p, rate, site.location, detail=str(role))
             plan.add(change, setter(site, rate))
@@ -297,8 +326,10 @@ def plan_transformer(
                 plan.add(change, config_setter(config, name, policy.head))
     if hugging_face:
         if policy.insert and head_dropout is None and policy.head is not None:
-            plan.report.notes.append(
-                "Hugging Face models are not restructured: no dropout was added before the head"
+            plan.note(
+                "not_restructured",
+                "",
+                "Hugging Face models are not restructured: no dropout was added before the head",
             )
         return
     if policy.insert and policy.head is not None and head_dropout is None and head is not None:
@@ -384,14 +415,19 @@ def plan_network(model: nn.Module, policy: Policy, sites: list[DropoutSite], pla
             and site_of[id(existing)].kind in ("element",)
             and position.dropout is not Dropout
         ):
-            plan.report.notes.append(
-                f"{site_of[id(existing)].name} drops single elements of conv features; "
-                "spatial dropout (dk.SpatialDropout2d) regularises them better"
+            name = site_of[id(existing)].name
+            plan.note(
+                "element_on_conv",
+                name,
+                f"{name} drops single elements of conv features; "
+                "spatial dropout (dk.SpatialDropout2d) regularises them better",
             )
     for dropout, batchnorm in dict.fromkeys(norm_pairs(model, sites)[0]):
-        plan.report.notes.append(
+        plan.note(
+            "dropout_before_batchnorm",
+            dropout,
             f"{dropout} feeds the BatchNorm {batchnorm} directly; move it after the BatchNorm "
-            "(Li et al. 2019): left as it is"
+            "(Li et al. 2019): left as it is",
         )
 
 
@@ -503,7 +539,7 @@ def place(
             return
         site = site_of[id(position.existing)]
         if not site.settable:
-            plan.report.notes.append(f"the dropout {where} cannot be set: {site.note}")
+            plan.note("not_settable", site.name, f"the dropout {where} cannot be set: {site.note}")
         elif site.p != rate:
             change = Change(site.name, site.kind, site.p, rate, site.location, detail=where)
             plan.add(change, setter(site, rate))
@@ -582,8 +618,10 @@ def attach_after(
     index = next(i for i, child in enumerate(children) if child is module)
     name = full_name(prefix, child_name(parent, module))
     if next_is_norm(children, index):
-        plan.report.notes.append(
-            f"no dropout {where}: it would feed the BatchNorm after {name} directly"
+        plan.note(
+            "would_feed_batchnorm",
+            name,
+            f"no dropout {where}: it would feed the BatchNorm after {name} directly",
         )
         return
     target, target_name = edge(module, name, last=True)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune as torch_prune
 
 from dropkit.functional.targeted import targeted_mask
+from dropkit.model._arguments import check_flag, check_model
 from dropkit.model._layers import NORMS, POOLS
 from dropkit.nn.concrete import ConcreteDropout
 from dropkit.nn.drop_block import DropBlock2d, DropBlock3d
@@ -23,6 +25,7 @@ from dropkit.nn.locked import LockedDropout
 from dropkit.nn.noise import AlphaDropout, GaussianDropout, GaussianNoise
 from dropkit.nn.spatial import SpatialDropout1d, SpatialDropout2d, SpatialDropout3d
 from dropkit.nn.targeted import TargetedDropout
+from dropkit.results import LEFT_OUT, Report, Result
 
 #: Modules between two layers that act on each unit separately and keep the unit count.
 ELEMENTWISE = (
@@ -38,7 +41,7 @@ WRAPPERS = (DropConnect, TargetedDropout, ConcreteDropout)
 
 
 @dataclass(frozen=True)
-class LayerPruning:
+class LayerPruning(Result):
     """What :func:`prune` did to one targeted-dropout layer.
 
     Attributes:
@@ -62,10 +65,20 @@ class LayerPruning:
     trimmed: tuple[str, ...] = ()
     note: str = ""
 
+    def __str__(self) -> str:
+        text = (
+            f"{self.name} ({self.mode}): {self.shape_before} -> {self.shape_after}, "
+            f"sparsity {self.sparsity:.1%}"
+        )
+        if self.units_removed:
+            text += f", {self.units_removed} units removed"
+        return f"{text}; {self.note}" if self.note else text
 
-@dataclass
-class PruneReport:
-    """The per-layer record of :func:`prune`: iterable over :class:`LayerPruning`, a table as text.
+
+@dataclass(frozen=True)
+class PruneReport(Report[LayerPruning]):
+    """The per-layer record of :func:`prune`: a :class:`~dropkit.results.Report` of
+    :class:`LayerPruning` records (iterate, ``len``, index), a table as text.
 
     Attributes:
         layers: one entry per pruned layer, in model order.
@@ -73,15 +86,11 @@ class PruneReport:
         parameters_after: the parameter count after (removing units shrinks it; zeroing does not).
     """
 
+    records_field = "layers"
+
     layers: list[LayerPruning] = field(default_factory=list)
     parameters_before: int = 0
     parameters_after: int = 0
-
-    def __iter__(self) -> Iterator[LayerPruning]:
-        return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
 
     def __str__(self) -> str:
         lines = [f"{'layer':<24} {'mode':<6} {'shape':<28} sparsity"]
@@ -94,11 +103,41 @@ class PruneReport:
         return "\n".join(lines)
 
 
-class PruneResult(NamedTuple):
-    """The pruned model and its :class:`PruneReport`; unpacks as ``model, report``."""
+@dataclass(frozen=True)
+class PruneResult(Result):
+    """What :func:`prune` returns: the pruned model and its :class:`PruneReport`.
 
-    model: nn.Module
+    It unpacks as ``model, report = dk.prune(net)``. It was a ``NamedTuple`` up to 0.1; indexing
+    it (``result[0]``) still works for one release with a ``FutureWarning``: use ``.model`` and
+    ``.report``.
+
+    Attributes:
+        model: the pruned model (``to_dict()`` gives its class name).
+        report: the :class:`PruneReport`.
+    """
+
+    model: nn.Module = field(metadata=LEFT_OUT)
     report: PruneReport
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.model
+        yield self.report
+
+    def __getitem__(self, index: int) -> Any:
+        warnings.warn(
+            "indexing the result of dk.prune is deprecated and will be removed in the next "
+            "release: use result.model and result.report (or model, report = dk.prune(...))",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return (self.model, self.report)[index]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as data, and the pruned model's class name."""
+        return {"model": type(self.model).__name__, **super().to_dict()}
+
+    def __str__(self) -> str:
+        return f"pruned {type(self.model).__name__}\n{self.report}"
 
 
 def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
@@ -129,17 +168,19 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
         inplace: modify ``model`` itself; by default a deep copy is pruned and ``model`` stays.
 
     Returns:
-        ``(model, report)``: the pruned model and a :class:`PruneReport` with the sparsity reached
-        per layer.
+        A :class:`PruneResult` that unpacks as ``(model, report)``: the pruned model and a
+        :class:`PruneReport` with the sparsity reached per layer.
 
     Example:
         >>> import torch
         >>> import dropkit as dk
         >>> _ = torch.manual_seed(0)
         >>> net = torch.nn.Sequential(
-        ...     dk.TargetedDropout(torch.nn.Linear(8, 16), gamma=0.5, alpha=0.5, mode="unit"),
+        ...     dk.TargetedDropout(
+        ...         torch.nn.Linear(8, 16), targeted_fraction=0.5, p=0.5, mode="unit"
+        ...     ),
         ...     torch.nn.ReLU(),
-        ...     dk.TargetedDropout(torch.nn.Linear(16, 4), gamma=0.75, alpha=0.5),
+        ...     dk.TargetedDropout(torch.nn.Linear(16, 4), targeted_fraction=0.75, p=0.5),
         ... )
         >>> pruned, report = dk.prune(net)
         >>> pruned
@@ -151,11 +192,12 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
         >>> [round(layer.sparsity, 2) for layer in report]  # of the weights before pruning
         [0.5, 0.92]
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"prune needs an nn.Module, got {type(model).__name__}")
+    check_model(model)
+    check_flag(inplace, "inplace")
     if not inplace:
         model = copy.deepcopy(model)
-    report = PruneReport(parameters_before=_parameter_count(model))
+    parameters_before = _parameter_count(model)
+    layers: list[LayerPruning] = []
     targets = {
         name: module
         for name, module in model.named_modules()
@@ -163,7 +205,9 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
     }
     # Every targeted set comes from the weights as training saw them, before any layer is cut.
     masks = {
-        id(wrapper.module): targeted_mask(wrapper.module.weight, wrapper.gamma, wrapper.mode)
+        id(wrapper.module): targeted_mask(
+            wrapper.module.weight, wrapper.targeted_fraction, wrapper.mode
+        )
         for wrapper in targets.values()
     }
     shapes = {name: tuple(wrapper.module.weight.shape) for name, wrapper in targets.items()}
@@ -176,9 +220,9 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
         else:
             entry = _prune_units(model, name, wrapper, mask.flatten(1).any(dim=1), masks)
         sparsity = 1.0 - int(layer.weight.count_nonzero()) / math.prod(shapes[name])
-        report.layers.append(replace(entry, shape_before=shapes[name], sparsity=sparsity))
+        layers.append(replace(entry, shape_before=shapes[name], sparsity=sparsity))
         model = _replace(model, name, layer)
-    report.parameters_after = _parameter_count(model)
+    report = PruneReport(layers, parameters_before, _parameter_count(model))
     return PruneResult(model, report)
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
 
 from torch import nn
 
 from dropkit._validation import check_non_negative, check_probability
+from dropkit.model._arguments import check_flag
 from dropkit.model._base_rates import base_rate, remember
 from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
 from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, rate_value
+from dropkit.results import Result
 from dropkit.rules import depth_rates
 
 #: Kinds dropkit knows; a model may add its own through a module's ``dropout_kind``.
@@ -34,7 +35,7 @@ KNOWN_KINDS = (
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(Result):
     """One rate changed by :func:`dropkit.set_dropout` (or a schedule or policy).
 
     Attributes:
@@ -63,10 +64,6 @@ class Change:
     location: str
     action: str = "set"
     detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict (for JSON)."""
-        return asdict(self)
 
     def __str__(self) -> str:
         text = f"{self.action} {self.name} ({self.kind}, {self.location})"
@@ -146,6 +143,8 @@ def set_dropout(
         >>> [layer.drop_path.p for layer in encoder.layers]
         [0.0, 0.05, 0.1]
     """
+    check_flag(relative, "relative")
+    check_flag(flatten, "flatten")
     sites = select_sites(model, kinds=kinds, names=names)
     if relative:
         factor = check_non_negative(p, "p")
@@ -325,6 +324,10 @@ def check_kinds(kinds: Iterable[str] | str | None, sites: Sequence[DropoutSite])
         return set(KNOWN_KINDS) | {site.kind for site in sites}
     if isinstance(kinds, str):
         raise TypeError(f"kinds must be a list of strings or 'all', got the string {kinds!r}")
+    if not isinstance(kinds, Iterable):
+        raise TypeError(
+            f"kinds must be a list of strings or 'all', got {kinds!r} ({type(kinds).__name__})"
+        )
     kind_set = set(kinds)
     allowed = set(KNOWN_KINDS) | {site.kind for site in sites}
     for kind in sorted(kind_set):
@@ -342,6 +345,8 @@ def check_names(names: Iterable[str] | None) -> list[str] | None:
         return None
     if isinstance(names, str):
         raise TypeError(f"names must be a list of strings, got the string {names!r}")
+    if not isinstance(names, Iterable):
+        raise TypeError(f"names must be a list of strings, got {names!r} ({type(names).__name__})")
     name_list = list(names)
     for name in name_list:
         if not isinstance(name, str):

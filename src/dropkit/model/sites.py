@@ -10,6 +10,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from dropkit.model._arguments import check_model
+from dropkit.results import LEFT_OUT, Result
+
 #: torch.nn dropout modules and the kind of dropout each one applies.
 TORCH_KINDS: dict[type[nn.Module], str] = {
     nn.Dropout: "element",
@@ -52,7 +55,7 @@ FOREIGN_RATE_ATTRIBUTES = ("p", "drop_prob", "drop_rate")
 
 
 @dataclass(frozen=True)
-class DropoutSite:
+class DropoutSite(Result):
     """One place where a model applies dropout, and where its rate lives.
 
     Found by :func:`dropout_sites`. ``location`` says where the rate is read from:
@@ -73,7 +76,7 @@ class DropoutSite:
         p: the current rate (the noise scale for ``GaussianNoise``).
         location: ``"module"``, ``"attribute"`` or ``"config"``.
         attribute: the attribute of ``owner`` that holds the rate.
-        owner: the module or config object holding the rate.
+        owner: the module or config object holding the rate (left out of ``to_dict()``).
         settable: whether :func:`dropkit.set_dropout` may change it.
         note: why it is not settable, or other remarks.
 
@@ -91,9 +94,16 @@ class DropoutSite:
     p: float
     location: str
     attribute: str
-    owner: Any = field(repr=False, compare=False)
+    owner: Any = field(repr=False, compare=False, metadata=LEFT_OUT)
     settable: bool = True
     note: str = ""
+
+    def __str__(self) -> str:
+        rate = "std" if self.attribute == "std" else "p"
+        text = f"{self.name} ({self.kind}, {self.location}): {rate} = {self.p:g}"
+        if not self.settable:
+            text += " (not settable)"
+        return f"{text}: {self.note}" if self.note else text
 
 
 def dropout_sites(model: nn.Module) -> list[DropoutSite]:
@@ -126,8 +136,7 @@ def dropout_sites(model: nn.Module) -> list[DropoutSite]:
         [('self_attn.dropout', 'attention'), ('dropout', 'element'), ('dropout1', 'element'),
          ('dropout2', 'element')]
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     sites: list[DropoutSite] = []
     configs: list[tuple[str, Any]] = []
     seen_configs: set[int] = set()

@@ -119,14 +119,6 @@ def _mean_text(interval: Interval, form: str) -> str:
     return f"{interval.mean:{form}} ± {interval.half_width:{form}}"
 
 
-def _verdict(arm: RateSummary, recommendation: Recommendation) -> str:
-    if arm is recommendation.best:
-        return "best"
-    if not recommendation.tested:
-        return "untested"
-    return "tied" if any(arm is other for other in recommendation.tied) else "worse"
-
-
 def table_row(arm: RateSummary, recommendation: Recommendation) -> tuple[str, ...]:
     """One arm's cells of the table (see :data:`HEADER`)."""
     return (
@@ -137,7 +129,7 @@ def table_row(arm: RateSummary, recommendation: Recommendation) -> tuple[str, ..
         _mean_text(arm.accuracy, ".1%"),
         _mean_text(arm.nll, ".3f"),
         _mean_text(arm.gap, ".1%"),
-        _verdict(arm, recommendation),
+        recommendation.verdict(arm),
     )
 
 

@@ -37,13 +37,16 @@ from dropkit.advisor.tuning.study import (
     takes_reporter,
     takes_seed,
 )
-from dropkit.advisor.tuning.worker import Objective, Worker
+from dropkit.advisor.tuning.worker import Objective, TrialFailure, Worker
+from dropkit.model._arguments import check_flag
+from dropkit.results import LEFT_OUT, Result, to_plain
 
 __all__ = [
     "DEFAULT_STORAGE",
     "Candidate",
     "ObjectiveError",
     "StorageError",
+    "TrialFailure",
     "TuneResult",
     "check_space",
     "storage_url",
@@ -54,14 +57,15 @@ __all__ = [
 GIVE_UP_AFTER = 10
 
 
-@dataclass
-class TuneResult:
+@dataclass(frozen=True)
+class TuneResult(Result):
     """The outcome of :func:`tune`.
 
     Attributes:
         best_rates: the rates of the best candidate, ``{name: p}``.
         best_value: its score (its mean over ``seeds`` seeds).
-        study: the ``optuna.Study`` (every trial, for plots and analysis).
+        study: the ``optuna.Study`` (every trial, for plots and analysis); ``to_dict()`` gives
+            its name under ``"study"``.
         finished: search trials of the study that finished (complete or pruned), by any worker.
         ran: search trials this call ran to the end (complete or pruned).
         seeds: the seeds every finalist was scored with (fewer than asked if ``timeout`` cut the
@@ -73,13 +77,14 @@ class TuneResult:
             the data cannot tell them apart from it. Empty with one seed, which cannot tell.
         finalists: the candidates scored on every seed, best first.
         evaluated: objective calls of this call that were stored (search and re-evaluation).
-        failures: why this call's failed trials failed (with ``continue_on_error``).
+        failures: one :class:`TrialFailure` per failed call of this call (with
+            ``continue_on_error``): the trial, seed, rates, error type and message.
         study_name: the study's name.
     """
 
     best_rates: dict[str, float]
     best_value: float
-    study: Any
+    study: Any = field(repr=False, compare=False, metadata=LEFT_OUT)
     finished: int
     ran: int
     seeds: int = 1
@@ -88,12 +93,12 @@ class TuneResult:
     runners_up: list[Candidate] = field(default_factory=list)
     finalists: list[Candidate] = field(default_factory=list)
     evaluated: int = 0
-    failures: list[str] = field(default_factory=list)
+    failures: list[TrialFailure] = field(default_factory=list)
     study_name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of everything but the study object."""
-        return {
+        """A JSON-ready dict of everything but the study object (its name is ``"study"``)."""
+        data = {
             "study": self.study_name,
             "best_rates": dict(self.best_rates),
             "best_value": self.best_value,
@@ -105,8 +110,9 @@ class TuneResult:
             "finished": self.finished,
             "ran": self.ran,
             "evaluated": self.evaluated,
-            "failures": list(self.failures),
+            "failures": [failure.to_dict() for failure in self.failures],
         }
+        return dict(to_plain(data))
 
     def __str__(self) -> str:
         text = f"best value {self.best_value:.6g} with {_show(self.best_rates)}"
@@ -234,6 +240,7 @@ def tune(
     direction = check_choice(direction, "direction", ("minimize", "maximize"))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an int >= 0 or None, got {seed!r}")
+    check_flag(continue_on_error, "continue_on_error")
     if not callable(objective):
         raise ValueError(f"objective must be callable, got {type(objective).__name__}")
     name = objective_name(objective)

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dropkit.demo import statistics
+from dropkit.results import Result, to_plain
 
 #: Candidates evaluated on every seed, when that many exist.
 MIN_FINALISTS = 3
 CONFIDENCE = 0.95
 
 
-@dataclass
-class Candidate:
+@dataclass(frozen=True)
+class Candidate(Result):
     """One set of rates and its scores.
 
     Attributes:
@@ -54,13 +55,23 @@ class Candidate:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         interval = self.interval
-        return {
+        data = {
             "trial": self.number,
             "rates": dict(self.rates),
             "mean": self.mean,
             "interval": list(interval) if interval else None,
             "values": {str(seed): value for seed, value in sorted(self.values.items())},
         }
+        return dict(to_plain(data))
+
+    def __str__(self) -> str:
+        rates = ", ".join(f"{name}={value:.4g}" for name, value in self.rates.items())
+        text = f"trial {self.number} ({rates}): mean {self.mean:.6g}"
+        interval = self.interval
+        if interval is not None:
+            text += f" (95% interval {interval[0]:.6g} to {interval[1]:.6g})"
+        seeds = len(self.values)
+        return f"{text} over {seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def mean_interval(values: list[float]) -> tuple[float, float] | None:

@@ -22,8 +22,45 @@ from dropkit.advisor.tuning.errors import ObjectiveError, StorageError
 from dropkit.advisor.tuning.racing import Candidate
 from dropkit.advisor.tuning.storage import retried
 from dropkit.advisor.tuning.study import CANDIDATE_ATTR, FAILURE_ATTR, RESTORED_ATTR, SEED_ATTR
+from dropkit.results import Result
 
 logger = logging.getLogger("dropkit.tune")
+
+
+@dataclass(frozen=True)
+class TrialFailure(Result):
+    """One failed call of the objective, kept with ``continue_on_error``.
+
+    Attributes:
+        trial: the number of the trial whose rates were scored.
+        seed: the seed of the call (0 in the search, then the re-evaluation's seed).
+        rates: the rates the objective got, ``{name: p}``.
+        error: the exception's type name (``"ValueError"`` also for a score that is not a
+            finite number).
+        message: the exception's message.
+
+    Example:
+        >>> from dropkit.advisor.tuning import TrialFailure
+        >>> failure = TrialFailure(3, 0, {"head": 0.25}, "ValueError", "a bad batch")
+        >>> print(failure)
+        trial 3 (head=0.25, seed 0): ValueError: a bad batch
+        >>> failure.to_dict()["error"]
+        'ValueError'
+    """
+
+    trial: int
+    seed: int
+    rates: dict[str, float]
+    error: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"trial {self.trial} ({_show(self.rates)}, seed {self.seed}): {self.reason}"
+
+    @property
+    def reason(self) -> str:
+        """``"<error>: <message>"``, as the study records it."""
+        return f"{self.error}: {self.message}"
 
 
 @dataclass
@@ -56,7 +93,7 @@ class Worker:
     deadline: float | None
     ran: int = 0
     evaluated: int = 0
-    failures: list[str] = field(default_factory=list)
+    failures: list[TrialFailure] = field(default_factory=list)
     last_error: BaseException | None = None
     _failures_in_a_row: int = 0
 
@@ -107,11 +144,17 @@ class Worker:
                 _quietly(lambda: self.study.tell(trial, state=optuna.trial.TrialState.FAIL))
                 raise
             except Exception as error:
-                self._failed(error, lambda reason: self._finish(trial, rates, None, reason=reason))
+                failure = _failure(trial.number, 0, rates, error)
+                self._failed(
+                    error, failure, lambda: self._finish(trial, rates, None, reason=failure.reason)
+                )
                 return
         score, problem = _score(outcome)
         if problem is not None:
-            self._failed(problem, lambda reason: self._finish(trial, rates, None, reason=reason))
+            failure = _failure(trial.number, 0, rates, problem)
+            self._failed(
+                problem, failure, lambda: self._finish(trial, rates, None, reason=failure.reason)
+            )
             return
         self._finish(trial, rates, score)
         self.ran += 1
@@ -126,11 +169,13 @@ class Worker:
         except KeyboardInterrupt:
             raise
         except Exception as error:
-            self._failed(error, lambda reason: self._add(candidate, seed, None, reason))
+            failure = _failure(candidate.number, seed, candidate.rates, error)
+            self._failed(error, failure, lambda: self._add(candidate, seed, None, failure.reason))
             return
         score, problem = _score(outcome)
         if problem is not None:
-            self._failed(problem, lambda reason: self._add(candidate, seed, None, reason))
+            failure = _failure(candidate.number, seed, candidate.rates, problem)
+            self._failed(problem, failure, lambda: self._add(candidate, seed, None, failure.reason))
             return
         self._add(candidate, seed, score, None)
         self.evaluated += 1
@@ -147,15 +192,16 @@ class Worker:
         """Whether ``limit`` trials in a row failed (only with ``continue_on_error``)."""
         return self._failures_in_a_row >= limit
 
-    def _failed(self, error: BaseException, record: Callable[[str], None]) -> None:
-        reason = f"{type(error).__name__}: {error}"
-        record(reason)
+    def _failed(
+        self, error: BaseException, failure: TrialFailure, record: Callable[[], None]
+    ) -> None:
+        record()
         self.last_error = error
         if not self.continue_on_error:
             raise ObjectiveError(self.objective.name, error) from error
-        self.failures.append(reason)
+        self.failures.append(failure)
         self._failures_in_a_row += 1
-        logger.warning("a trial of %s failed: %s", self.objective.name, reason)
+        logger.warning("a trial of %s failed: %s", self.objective.name, failure.reason)
 
     def _finish(
         self,
@@ -293,6 +339,10 @@ def _score(outcome: Any) -> tuple[float, None] | tuple[None, ValueError]:
     if not math.isfinite(score):
         return None, ValueError(f"it returned {score}, not a finite number")
     return score, None
+
+
+def _failure(trial: int, seed: int, rates: dict[str, float], error: BaseException) -> TrialFailure:
+    return TrialFailure(trial, seed, dict(rates), type(error).__name__, str(error))
 
 
 def _short(value: Any) -> str:

@@ -254,11 +254,13 @@ def targeted_pruning(quick: bool = False) -> Finding:
         criterion="the paired 95% interval lies above 0",
         passed=difference.low > 0,
         reference="Gomez et al. 2019: ResNet-32 on CIFAR-10 keeps its accuracy at high sparsity "
-        "with targeted dropout (gamma 0.75, alpha 0.66) where the unregularised net collapses",
+        "with targeted dropout (targeted fraction 0.75, p 0.66) where the unregularised net "
+        "collapses",
         settings={
             "data": name,
-            "model": f"MLP 40-{width}-{width}-10; targeted arm: dk.TargetedDropout(gamma={gamma}, "
-            f"alpha={alpha}, weight mode) on both hidden layers",
+            "model": f"MLP 40-{width}-{width}-10; targeted arm: "
+            f"dk.TargetedDropout(targeted_fraction={gamma}, p={alpha}, weight mode) "
+            "on both hidden layers",
             "training": f"Adam lr 3e-3, batch 100, {epochs} epochs",
             "pruning": "each hidden unit's smallest incoming weights by magnitude set to 0 "
             f"(fractions {list(levels)}), evaluated pruned and unpruned (fraction 0)",

@@ -113,9 +113,9 @@ def test_mc_predict_validates_arguments():
         dk.mc_predict(model, torch.randn(2, 4), samples=0)
     with pytest.raises(ValueError, match="task must be one of"):
         dk.mc_predict(model, torch.randn(2, 4), task="ranking")
-    with pytest.raises(TypeError, match=r"from_logits must be True or False, got 'yes' \(str\)"):
+    with pytest.raises(TypeError, match=r"from_logits must be a bool, got 'yes' \(str\)"):
         dk.mc_predict(model, torch.randn(2, 4), from_logits="yes")
-    with pytest.raises(TypeError, match=r"keep_samples must be True or False, got 1 \(int\)"):
+    with pytest.raises(TypeError, match=r"keep_samples must be a bool, got 1 \(int\)"):
         dk.mc_predict(model, torch.randn(2, 4), keep_samples=1)
 
 

@@ -130,11 +130,11 @@ def test_policy_validates_rates():
         dk.Policy(conv=(0.1, 0.2, 0.3))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="policy must be a dropkit.Policy"):
         dk.apply_policy(zoo.cnn(), {"conv": 0.1})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"insert must be True or False, got 'yes' \(str\)"):
+    with pytest.raises(TypeError, match=r"insert must be a bool, got 'yes' \(str\)"):
         dk.Policy(insert="yes")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"retune must be True or False, got None \(NoneType\)"):
+    with pytest.raises(TypeError, match=r"retune must be a bool, got None \(NoneType\)"):
         dk.Policy(retune=None)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"dry_run must be True or False, got 'no' \(str\)"):
+    with pytest.raises(TypeError, match=r"dry_run must be a bool, got 'no' \(str\)"):
         dk.apply_policy(zoo.cnn(), dk.Policy(), dry_run="no")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="model must be a torch.nn.Module, got int"):
         dk.apply_policy(3, dk.Policy())  # type: ignore[arg-type]

@@ -152,5 +152,5 @@ def test_a_model_without_targeted_dropout_and_errors() -> None:
     assert len(report) == 0 and report.parameters_before == report.parameters_after == 6
     with pytest.raises(TypeError, match="model must be a torch.nn.Module, got dict"):
         dk.prune({})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"inplace must be True or False, got 'yes' \(str\)"):
+    with pytest.raises(TypeError, match=r"inplace must be a bool, got 'yes' \(str\)"):
         dk.prune(nn.Linear(2, 2), inplace="yes")  # type: ignore[arg-type]

@@ -80,9 +80,9 @@ def test_errors_name_the_problem():
         dk.set_dropout(model, 0.1, kinds=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"names must be a list of strings, got 0 \(int\)"):
         dk.set_dropout(model, 0.1, names=0)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"relative must be True or False, got 'yes' \(str\)"):
+    with pytest.raises(TypeError, match=r"relative must be a bool, got 'yes' \(str\)"):
         dk.set_dropout(model, 0.1, relative="yes")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"flatten must be True or False, got 1 \(int\)"):
+    with pytest.raises(TypeError, match=r"flatten must be a bool, got 1 \(int\)"):
         dk.set_dropout(model, 0.1, flatten=1)  # type: ignore[arg-type]
     assert model[0].p == 0.5
 

@@ -11,8 +11,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dropkit._validation import check_choice, check_floating, check_positive_int, real_number
-from dropkit.model._arguments import check_flag, check_model
+from dropkit._validation import (
+    check_bool,
+    check_choice,
+    check_floating,
+    check_positive_int,
+    real_number,
+)
+from dropkit.model._arguments import check_model
 from dropkit.model._layers import NORMS
 from dropkit.model.setting import filter_sites
 from dropkit.model.sites import DropoutSite, dropout_sites
@@ -202,8 +208,8 @@ def mc_predict(
     """
     check_model(model)
     samples = check_positive_int(samples, "samples")
-    check_flag(from_logits, "from_logits")
-    check_flag(keep_samples, "keep_samples")
+    check_bool(from_logits, "from_logits")
+    check_bool(keep_samples, "keep_samples")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     check_choice(task, "task", TASKS)

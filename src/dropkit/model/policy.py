@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dropkit._validation import check_probability
-from dropkit.model._arguments import check_flag, check_model
+from dropkit._validation import check_bool, check_probability
+from dropkit.model._arguments import check_model
 from dropkit.model._layers import ACTIVATIONS, NORMS, POOLS
 from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
 from dropkit.model.check import next_is_norm, norm_pairs
@@ -86,8 +86,8 @@ class Policy:
                     check_probability(item, name)
             elif value is not None:
                 check_probability(value, name)
-        check_flag(self.insert, "insert")
-        check_flag(self.retune, "retune")
+        check_bool(self.insert, "insert")
+        check_bool(self.retune, "retune")
 
     @classmethod
     def from_scratch(cls) -> Policy:
@@ -273,7 +273,7 @@ def apply_policy(model: nn.Module, policy: Policy, *, dry_run: bool = False) -> 
     check_model(model)
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a dropkit.Policy, got {type(policy).__name__}")
-    check_flag(dry_run, "dry_run")
+    check_bool(dry_run, "dry_run")
     plan = Plan(PolicyReport(dry_run=dry_run))
     sites = dropout_sites(model)
     hugging_face = any(site.location == "config" for site in sites) or is_config(

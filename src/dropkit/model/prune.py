@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune as torch_prune
 
+from dropkit._validation import check_bool
 from dropkit.functional.targeted import targeted_mask
-from dropkit.model._arguments import check_flag, check_model
+from dropkit.model._arguments import check_model
 from dropkit.model._layers import NORMS, POOLS
 from dropkit.nn.concrete import ConcreteDropout
 from dropkit.nn.drop_block import DropBlock2d, DropBlock3d
@@ -193,7 +194,7 @@ def prune(model: nn.Module, *, inplace: bool = False) -> PruneResult:
         [0.5, 0.92]
     """
     check_model(model)
-    check_flag(inplace, "inplace")
+    check_bool(inplace, "inplace")
     if not inplace:
         model = copy.deepcopy(model)
     parameters_before = _parameter_count(model)

@@ -8,8 +8,7 @@ from fnmatch import fnmatchcase
 
 from torch import nn
 
-from dropkit._validation import check_non_negative, check_probability
-from dropkit.model._arguments import check_flag
+from dropkit._validation import check_bool, check_non_negative, check_probability
 from dropkit.model._base_rates import base_rate, remember
 from dropkit.model._pretrained import warn_refused_attention, warn_unsaved
 from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, rate_value
@@ -143,8 +142,8 @@ def set_dropout(
         >>> [layer.drop_path.p for layer in encoder.layers]
         [0.0, 0.05, 0.1]
     """
-    check_flag(relative, "relative")
-    check_flag(flatten, "flatten")
+    check_bool(relative, "relative")
+    check_bool(flatten, "flatten")
     sites = select_sites(model, kinds=kinds, names=names)
     if relative:
         factor = check_non_negative(p, "p")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dropkit._validation import check_choice, check_non_negative, check_positive_int
+from dropkit._validation import check_bool, check_choice, check_non_negative, check_positive_int
 from dropkit._validation import check_probability as _check_probability
 from dropkit.advisor.tuning.errors import ObjectiveError, StorageError
 from dropkit.advisor.tuning.racing import Candidate, choose, next_evaluations
@@ -38,7 +38,6 @@ from dropkit.advisor.tuning.study import (
     takes_seed,
 )
 from dropkit.advisor.tuning.worker import Objective, TrialFailure, Worker
-from dropkit.model._arguments import check_flag
 from dropkit.results import LEFT_OUT, Result, to_plain
 
 __all__ = [
@@ -240,7 +239,7 @@ def tune(
     direction = check_choice(direction, "direction", ("minimize", "maximize"))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an int >= 0 or None, got {seed!r}")
-    check_flag(continue_on_error, "continue_on_error")
+    check_bool(continue_on_error, "continue_on_error")
     if not callable(objective):
         raise ValueError(f"objective must be callable, got {type(objective).__name__}")
     name = objective_name(objective)

@@ -34,6 +34,7 @@ OPTIONAL = (
     "pytorch_lightning",
     "rich",
     "sklearn",
+    "sqlalchemy",
     "tbparse",
     "tensorboard",
     "timm",

@@ -25,6 +25,7 @@ import dropkit
 #: Packages that only optional extras install.
 OPTIONAL = (
     "accelerate",
+    "filelock",
     "lightning",
     "matplotlib",
     "mnist1d",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -53,9 +54,12 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     out_dir = tmp_path / "r"
     code, out, err = run(capsys, *SMALL_DEMO, "--out", str(out_dir))
     assert code == 0, err
-    assert "best: p=" in out and "verdict" in out and "[6/6]" in out
-    for name in ("index.html", "curves.png", "rates.png", "results.json"):
-        assert (out_dir / name).stat().st_size > 0
+    assert "best: p=" in out and "verdict" in out
+    assert "[6/6]" in err and "[6/6]" not in out  # progress on standard error only
+    for name in ("curves.png", "rates.png"):
+        assert (out_dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+    page = (out_dir / "index.html").read_text()
+    assert "<html" in page and "curves.png" in page and "rates.png" in page
     data = json.loads((out_dir / "results.json").read_text())
     assert [(r["p"], r["group"], r["seed"]) for r in data["runs"]] == [
         (0.0, "plain", 0),
@@ -214,3 +218,23 @@ def test_check_without_dk_check(capsys, monkeypatch):
     code, _out, err = run(capsys, "check", "math:sqrt")
     assert code == 2
     one_error_line(err, "needs dk.check")
+
+
+def test_evidence_prints_results_on_stdout_and_its_spinner_only_on_a_terminal(
+    tmp_path, capsys, monkeypatch
+):
+    import rich.console as rich_console
+
+    from dropkit.cli import evidence
+
+    assert main(["evidence", "E7", "--quick", "--out", str(tmp_path / "e")]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("[1/1] E7 PASS: blocks whose branch computed")
+    assert lines[1].startswith("1/1 passed; page: ")
+    assert captured.err == ""  # standard error is no terminal here: no spinner
+    assert isinstance(evidence.running("x"), type(contextlib.nullcontext()))
+    monkeypatch.setattr(rich_console.Console, "is_terminal", property(lambda self: True))
+    with evidence.running("[1/3] E1 (full) running") as status:
+        assert "E1 (full) running" in str(status.renderable.text)
+    assert capsys.readouterr().out == ""

@@ -24,17 +24,31 @@ class Net(torch.nn.Module):
         return self.path(self.residual(x))
 
 
-def test_fullgraph_compile_is_statistically_right():
+def test_fullgraph_compile_draws_the_eager_masks_and_gradients():
     torch._dynamo.reset()
     torch.manual_seed(0)
     net = Net()
     compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
     x = torch.randn(256, 2, 8, 8)
-    out = compiled(x)
-    out.sum().backward()  # backward through the compiled graph
-    assert net.linear.weight.grad is not None
+    grads = []
+    outputs = []
+    for model in (compiled, net):  # the same seed: the same masks, compiled or not
+        torch.manual_seed(1)
+        out = model(x)
+        out.sum().backward()  # backward through the compiled graph, then the eager one
+        outputs.append(out.detach())
+        grads.append([parameter.grad.clone() for parameter in net.parameters()])
+        net.zero_grad()
+    torch.testing.assert_close(outputs[0], outputs[1])
+    for compiled_grad, eager_grad in zip(*grads, strict=True):
+        torch.testing.assert_close(compiled_grad, eager_grad)
+    # DropPath, last, drops whole rows of the output at its rate: 256 samples, p = 0.2
+    dropped = (outputs[0] == 0).all(1).double().mean().item()
+    assert abs(dropped - 0.2) < 5 * (0.2 * 0.8 / 256) ** 0.5
+    torch.manual_seed(2)
+    assert not torch.equal(compiled(x), outputs[0])  # another seed, other masks
     net.eval()
-    assert torch.allclose(compiled(x), net(x), atol=1e-5)
+    torch.testing.assert_close(compiled(x), net(x), atol=1e-5, rtol=0)
 
 
 def test_compiled_dropout_and_drop_block_rates():

@@ -54,3 +54,21 @@ def test_page_code_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
                 ) from error
     finally:
         torch.set_num_threads(threads)
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_links_between_pages_lead_to_files() -> None:
+    broken = []
+    for page in ALL_PAGES:
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == []
+
+
+def test_the_readme_links_the_api_page() -> None:
+    assert "](docs/api.md)" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -5,16 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-OPTIONAL = (
-    "optuna",
-    "matplotlib",
-    "rich",
-    "sklearn",
-    "transformers",
-    "pytorch_lightning",
-    "triton",
-    "pandas",
-)
+from tests.test_public_api import OPTIONAL
 
 
 def test_import_loads_no_optional_package() -> None:

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import pkgutil
+import re
 import subprocess
 import sys
 import textwrap
+import typing
+from pathlib import Path
 
 import pytest
+import torch
 
 import dropkit
 
 #: Packages that only optional extras install.
 OPTIONAL = (
     "accelerate",
+    "filelock",
     "lightning",
     "matplotlib",
     "mnist1d",
@@ -30,6 +36,7 @@ OPTIONAL = (
     "pytorch_lightning",
     "rich",
     "sklearn",
+    "sqlalchemy",
     "tbparse",
     "tensorboard",
     "timm",
@@ -130,11 +137,114 @@ def test_core_lists_hold_only_public_objects(module: str) -> None:
     for name in imported.__all__:
         assert not name.startswith("_") or name == "__version__", f"{module}.{name}"
         value = getattr(imported, name)
-        assert value is not None, f"{module}.{name}"
+        if typing.get_origin(value) is typing.Literal:  # a type alias of the accepted strings
+            assert all(isinstance(option, str) for option in typing.get_args(value)), name
+            continue
         if module == "dropkit.functional":
-            assert callable(value), f"{module}.{name}"
+            assert inspect.isfunction(value), f"{module}.{name}"
+        if module == "dropkit.nn":
+            module_class = inspect.isclass(value) and issubclass(value, torch.nn.Module)
+            assert module_class or inspect.isfunction(value), f"{module}.{name}"
 
 
 def test_every_public_list_imports_with_extras() -> None:
     failures, _ = run_star_imports(())
     assert failures == [], "\n".join(failures)
+
+
+# --- docs/api.md lists the public API, and nothing else -------------------------------------
+
+API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+#: The modules whose public names docs/api.md lists.
+API_MODULES = (
+    "dropkit",
+    "dropkit.functional",
+    "dropkit.nn",
+    "dropkit.model",
+    "dropkit.model.schedules",
+    "dropkit.advisor",
+    "dropkit.advisor.tuning",
+    "dropkit.results",
+    "dropkit.rng",
+    "dropkit.backends",
+)
+#: Modules with an ``__all__`` that are not public API (the page says so).
+INTERNAL_PACKAGES = ("dropkit.cli", "dropkit.demo", "dropkit.report")
+#: Public names that ``__all__`` leaves out because they need an optional package.
+LAZY_NAMES = {"dropkit.advisor": ("HuggingFaceCallback", "LightningCallback")}
+ENTRY = re.compile(r"^- ((?:`dropkit[\w.]*`(?:, )?)+): \S")
+QUALIFIED = re.compile(r"`(dropkit[\w.]*)`")
+
+
+def public_names(module: str) -> list[str]:
+    """``__all__`` of ``module``, or the names its source defines at top level when it has none."""
+    imported = importlib.import_module(module)
+    names = getattr(imported, "__all__", None)
+    if names is None:
+        source = _source(module)
+        assert source is not None, module
+        names = []
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                names.append(node.name)
+            elif isinstance(node, ast.Assign):
+                names += [target.id for target in node.targets if isinstance(target, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.append(node.target.id)
+        names = [name for name in names if not name.startswith("_")]
+    return [*names, *LAZY_NAMES.get(module, ())]
+
+
+def api_page_entries() -> list[list[str]]:
+    """The names each list item of docs/api.md starts with, one list per item."""
+    entries = []
+    for line in API_PAGE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("- `dropkit"):
+            match = ENTRY.match(line)
+            assert match, f"docs/api.md: an entry is `name`, `alias`: description; got {line!r}"
+            entries.append(QUALIFIED.findall(match.group(1)))
+    return entries
+
+
+def resolve(qualified: str) -> object:
+    module, _, name = qualified.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_the_api_page_lists_every_public_name_and_nothing_else() -> None:
+    expected = {f"{module}.{name}" for module in API_MODULES for name in public_names(module)}
+    listed = [name for entry in api_page_entries() for name in entry]
+    missing = sorted(expected - set(listed))
+    extra = sorted(set(listed) - expected)
+    repeated = sorted({name for name in listed if listed.count(name) > 1})
+    assert missing == [], f"public but not on docs/api.md: {missing}"
+    assert extra == [], f"on docs/api.md but not public: {extra}"
+    assert repeated == [], f"listed twice on docs/api.md: {repeated}"
+
+
+def test_names_on_one_line_of_the_api_page_are_one_object() -> None:
+    aliased = [entry for entry in api_page_entries() if len(entry) > 1]
+    assert len(aliased) > 40  # the top-level re-exports
+    for entry in aliased:
+        objects = {id(resolve(name)) for name in entry}
+        assert len(objects) == 1, f"docs/api.md lists different objects on one line: {entry}"
+
+
+def test_every_module_with_a_public_list_is_api_or_internal() -> None:
+    page = API_PAGE.read_text(encoding="utf-8")
+    for module in public_modules():
+        internal = module.startswith(tuple(f"{package}." for package in INTERNAL_PACKAGES))
+        if module in INTERNAL_PACKAGES or internal:
+            continue
+        assert module in API_MODULES, f"{module} declares __all__: add it to docs/api.md"
+    for package in INTERNAL_PACKAGES:
+        assert f"`{package}`" in page, f"docs/api.md must say {package} is not public"
+
+
+def test_the_entry_pattern_reads_aliases_and_refuses_other_shapes() -> None:
+    line = "- `dropkit.Dropout`, `dropkit.nn.Dropout`: element-wise dropout."
+    match = ENTRY.match(line)
+    assert match is not None
+    assert QUALIFIED.findall(match.group(1)) == ["dropkit.Dropout", "dropkit.nn.Dropout"]
+    assert ENTRY.match("- `dropkit.Dropout` element-wise dropout.") is None
+    assert ENTRY.match("- `dropkit.Dropout`:") is None

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -159,14 +160,10 @@ def min_elements(count: int) -> Iterator[None]:
         _swap(old)
 
 
-_TRITON_FOUND: list[bool] = []
-
-
+@functools.cache
 def triton_installed() -> bool:
     """Whether the ``triton`` package can be imported (looked up once)."""
-    if not _TRITON_FOUND:
-        _TRITON_FOUND.append(importlib.util.find_spec("triton") is not None)
-    return _TRITON_FOUND[0]
+    return importlib.util.find_spec("triton") is not None
 
 
 def _native(x: Tensor) -> str | None:

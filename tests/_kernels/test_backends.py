@@ -82,3 +82,21 @@ def test_environment_sets_the_defaults_once_at_import():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["['reference'] 4096 4096", "reference"]
+
+
+def test_triton_is_looked_up_once(monkeypatch):
+    import importlib.util
+
+    lookups = []
+
+    def find_spec(name, *args):
+        lookups.append(name)
+        return None
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    dk.backends.triton_installed.cache_clear()
+    try:
+        assert [dk.backends.triton_installed() for _ in range(3)] == [False] * 3
+        assert lookups == ["triton"]
+    finally:
+        dk.backends.triton_installed.cache_clear()

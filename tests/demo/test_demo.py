@@ -35,11 +35,14 @@ def test_mnist1d_shapes_and_global_state_untouched():
         load_mnist1d(samples=0)
 
 
-def test_digits_split_is_balanced_and_seeded():
-    pytest.importorskip("sklearn")
+def test_digits_split_is_balanced_disjoint_and_seeded():
     split = load_digits_split(100, 300, seed=3)
     assert split.y_train.bincount().tolist() == [10] * 10
+    assert all(29 <= count <= 31 for count in split.y_val.bincount().tolist())  # stratified
     assert torch.equal(load_digits_split(100, 300, seed=3).x_train, split.x_train)
+    assert not torch.equal(load_digits_split(100, 300, seed=4).x_train, split.x_train)
+    train_rows = {tuple(row.tolist()) for row in split.x_train}
+    assert not any(tuple(row.tolist()) in train_rows for row in split.x_val)
     with pytest.raises(ValueError, match="train_size must be at least 10"):
         load_digits_split(5, 10)
 

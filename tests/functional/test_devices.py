@@ -30,6 +30,10 @@ def test_runs_on_device_reproducibly_with_gradients(
     assert torch.equal(y, function(x, generator(5, device)))
     y.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+    if name == "noise":  # additive: the gradient of x + noise is one
+        assert torch.equal(x.grad, torch.ones_like(x))
+    elif name != "alpha":  # multiplicative on ones: the gradient is the output itself
+        torch.testing.assert_close(x.grad, y.detach())
     if name in ("dropout", "path"):
         assert_fraction(
             (y == 0).double().mean().item(), 0.3, y.numel() if name == "dropout" else 4096

@@ -46,7 +46,10 @@ def test_gradcheck() -> None:
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_dtypes(dtype: torch.dtype) -> None:
-    assert locked_dropout(torch.ones(2, 3, 4, dtype=dtype), 0.5).dtype == dtype
+    y = locked_dropout(torch.ones(8, 3, 16, dtype=dtype), 0.5, generator=generator(5))
+    assert y.dtype == dtype
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # dropped, or scaled by 1 / (1 - 0.5)
+    assert torch.equal(y, y[:, :1].expand_as(y))  # one mask for every time step
 
 
 def test_errors() -> None:

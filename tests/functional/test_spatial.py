@@ -33,6 +33,9 @@ def test_gradcheck() -> None:
 def test_dtypes(dtype: torch.dtype) -> None:
     y = spatial_dropout(torch.ones(4, 8, 3, 3, dtype=dtype), 0.5, generator=generator(4))
     assert y.dtype == dtype
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # dropped, or scaled by 1 / (1 - 0.5)
+    maps = y.flatten(2)
+    assert torch.equal(maps, maps[..., :1].expand_as(maps))  # whole channels
 
 
 def test_eval_identity_and_rate_one() -> None:

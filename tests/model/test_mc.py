@@ -174,6 +174,14 @@ def test_scalar_scores_are_floats_and_per_sample_values_tensors():
     assert isinstance(prediction.entropy, torch.Tensor) and prediction.entropy.shape == (6,)
 
 
+def test_calibration_bins_are_closed_on_the_right():
+    # Guo et al. 2017: bin m holds confidences in ((m - 1) / M, m / M]; 0.5 falls in (0, 0.5].
+    probs = torch.tensor([[0.5, 0.3, 0.2], [0.05, 0.9, 0.05]])
+    labels = torch.tensor([0, 0])  # the first right at 0.5, the second wrong at 0.9
+    expected = (abs(1 - 0.5) + abs(0 - 0.9)) / 2  # two bins of one sample each
+    assert dk.expected_calibration_error(probs, labels, bins=2) == pytest.approx(expected)
+
+
 def test_negative_log_likelihood_by_hand_and_clamped():
     probs = torch.tensor([[0.2, 0.8], [1.0, 0.0]])
     nll = dk.negative_log_likelihood(probs, torch.tensor([1, 1]), eps=1e-6)

@@ -68,8 +68,17 @@ def test_max_norm_renormalises_the_stored_rows() -> None:
 def test_sparse_gradients() -> None:
     embedding = nn.Embedding(50, 4, sparse=True)
     wrapped = dk.EmbeddingDropout(embedding, 0.3)
-    wrapped(torch.tensor([[1, 2, 3]])).sum().backward()
-    assert embedding.weight.grad.is_sparse
+    torch.manual_seed(0)
+    out = wrapped(torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]]))
+    out.sum().backward()
+    grad = embedding.weight.grad
+    assert grad.is_sparse
+    # each looked-up row gets its output's scale (0 when the word was dropped, else 1 / 0.7)
+    scale = (out[0] != 0).all(1).float() / 0.7
+    expected = torch.zeros(50, 4)
+    expected[1:9] = scale[:, None]
+    torch.testing.assert_close(grad.to_dense(), expected)
+    assert 0 < int((scale == 0).sum()) < 8
 
 
 def test_rate_edges_and_errors() -> None:

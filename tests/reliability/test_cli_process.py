@@ -66,11 +66,15 @@ def start(folder: Path, *arguments: str, **options) -> subprocess.Popen:
     )
 
 
-def interrupt_after_first_line(process: subprocess.Popen) -> tuple[int, str]:
-    """Wait for the process's first line on standard output, press Ctrl-C, collect the rest."""
-    ready, _, _ = select.select([process.stdout], [], [], WAIT)
+def interrupt_after_first_line(
+    process: subprocess.Popen, stream: str = "stdout"
+) -> tuple[int, str]:
+    """Wait for the process's first line on ``stream``, press Ctrl-C, collect the rest of
+    standard error."""
+    output = getattr(process, stream)
+    ready, _, _ = select.select([output], [], [], WAIT)
     assert ready, f"the process printed nothing in {WAIT} s"
-    assert process.stdout.readline(), "the process ended before printing anything"
+    assert output.readline(), "the process ended before printing anything"
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=WAIT)
     return process.returncode, err
@@ -90,7 +94,11 @@ def test_ctrl_c_exits_130_and_prints_nothing_after_it(tmp_path):
         for name, arguments in commands.items()
     }
     try:
-        results = {name: interrupt_after_first_line(process) for name, process in processes.items()}
+        # The demo prints its progress, and so its first line, on standard error.
+        results = {
+            name: interrupt_after_first_line(process, "stderr" if name == "demo" else "stdout")
+            for name, process in processes.items()
+        }
     finally:
         for process in processes.values():
             process.kill()  # no-op once it has ended; never leave a 1000-epoch demo running

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+import statistics
 
 #: Values a curve needs before its noise is estimated (fewer: changes are read at face value).
 MIN_NOISE_EPOCHS = 6
@@ -64,18 +65,17 @@ def recent_noise(values: list[float]) -> float:
 def trend(values: list[float], noise: float) -> tuple[float, float]:
     """The fitted change from the first to the last value, and its slope in standard errors.
 
-    The standard error uses the larger of the residual scatter and ``noise``.
+    The line is the least-squares fit over the epochs (:func:`statistics.linear_regression`); the
+    standard error uses the larger of its residual scatter and ``noise``.
     """
     count = len(values)
     if count < 2:
         return 0.0, 0.0
-    mean_x = (count - 1) / 2
-    mean_y = sum(values) / count
-    sxx = sum((x - mean_x) ** 2 for x in range(count))
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values)) / sxx
+    slope, intercept = statistics.linear_regression(range(count), values)
+    sxx = count * (count * count - 1) / 12  # the sum of squared deviations of 0, 1, ..., count-1
     residual = 0.0
     if count > 2:
-        squares = sum((y - mean_y - slope * (x - mean_x)) ** 2 for x, y in enumerate(values))
+        squares = math.fsum((y - intercept - slope * x) ** 2 for x, y in enumerate(values))
         residual = math.sqrt(squares / (count - 2))
     error = max(residual, noise) / math.sqrt(sxx)
     if error <= 0:

@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         split, name = load_mnist1d(), "MNIST-1D, 4000 training, 1000 test"
     else:
         split, name = load_digits_split(100, 600), "scikit-learn digits, 100 training, 600 held out"
-    # With --json, standard output carries the JSON alone; progress goes to standard error.
-    stream = sys.stderr if args.json else sys.stdout
+    # Progress goes to standard error: standard output carries the results (with --json, alone).
+    stream = sys.stderr
     plans = plan_sweep(args.rates, args.width, seeds, with_width_rule=not args.no_widen)
     print(
         f"dropkit demo: MLP {split.features}-{args.width}-{args.width}-{split.classes} on {name}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -55,13 +56,13 @@ def run(args: argparse.Namespace) -> int:
     mode = "quick" if args.quick else "full"
     findings = []
     for index, name in enumerate(names, start=1):
-        print(f"[{index}/{len(names)}] {name} ({mode}) ...", end=" ", flush=True)
         start = time.perf_counter()
-        finding = run_experiment(name, quick=args.quick)
+        with running(f"[{index}/{len(names)}] {name} ({mode}) running"):
+            finding = run_experiment(name, quick=args.quick)
         findings.append(finding)
         print(
-            f"{finding.verdict}: {finding.effect} = {estimate_text(finding)} "
-            f"({time.perf_counter() - start:.0f} s)",
+            f"[{index}/{len(names)}] {name} {finding.verdict}: {finding.effect} = "
+            f"{estimate_text(finding)} ({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
     written = write_evidence(args.out, findings, mode=mode, overwrite=args.force)
@@ -69,3 +70,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"{passed}/{len(findings)} passed; page: {written[-1]}")
     sys.stdout.flush()
     return 0
+
+
+def running(text: str) -> contextlib.AbstractContextManager[object]:
+    """A spinner with ``text`` on standard error while the block runs, when that is a terminal.
+
+    Standard output keeps only the results; without ``rich`` (the ``cli`` extra) nothing is shown.
+    """
+    try:
+        from rich.console import Console
+    except ImportError:
+        return contextlib.nullcontext()
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(text)

@@ -33,9 +33,10 @@ class Split:
 def load_digits_split(train_size: int = 100, val_size: int = 600, *, seed: int = 0) -> Split:
     """The 8x8 digits of scikit-learn (1797 images, 10 classes), a class-balanced small split.
 
-    The data ships with scikit-learn, so nothing is downloaded. ``train_size`` images (the same
-    number of each class, as far as it divides) train the model and ``val_size`` other images
-    measure it; a torch generator seeded with ``seed`` draws both.
+    The data ships with scikit-learn, so nothing is downloaded. ``train_size`` images train the
+    model and ``val_size`` other images measure it, both drawn by scikit-learn's stratified split
+    (each class in proportion to its share of the data: the digits' classes are nearly equal)
+    with ``seed`` as its random state.
 
     Args:
         train_size: training images, >= 10.
@@ -54,6 +55,7 @@ def load_digits_split(train_size: int = 100, val_size: int = 600, *, seed: int =
     val_size = check_positive_int(val_size, "val_size")
     try:
         from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
     except ImportError as error:
         raise ImportError(
             "the digits data comes with scikit-learn: pip install 'dropkit[cli]'"
@@ -68,20 +70,15 @@ def load_digits_split(train_size: int = 100, val_size: int = 600, *, seed: int =
         raise ValueError(
             f"train_size + val_size must be at most {len(labels)}, got {train_size} + {val_size}"
         )
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(labels), generator=generator)
-    per_class = train_size // classes
-    chosen: list[Tensor] = []
-    for label in range(classes):
-        chosen.append(order[labels[order] == label][:per_class])
-    train_index = torch.cat(chosen)
-    taken = torch.zeros(len(labels), dtype=torch.bool)
-    taken[train_index] = True
-    extra = order[~taken[order]][: train_size - len(train_index)]
-    train_index = torch.cat([train_index, extra])
-    taken[extra] = True
-    val_index = order[~taken[order]][:val_size]
-    return Split(features[train_index], labels[train_index], features[val_index], labels[val_index])
+    train_index, val_index = train_test_split(
+        list(range(len(labels))),
+        train_size=train_size,
+        test_size=val_size,
+        stratify=digits.target,
+        random_state=seed,
+    )
+    train, val = torch.tensor(train_index), torch.tensor(val_index)
+    return Split(features[train], labels[train], features[val], labels[val])
 
 
 def load_mnist1d(seed: int = 42, *, samples: int = 5000) -> Split:

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from dropkit._files import create_new_file
 from dropkit.advisor.tuning.errors import StorageError, first_line
@@ -71,13 +72,26 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def hide_password(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url
+    """``url`` for messages: its password, also one given as a query parameter, shown as ``***``.
+
+    The URL is parsed by SQLAlchemy, as Optuna parses it (percent-encoded passwords included).
+    A URL that SQLAlchemy cannot parse is shown up to its scheme only.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        scheme, separator, _ = url.partition("://")
+        return f"{scheme}://..." if separator else "(an unreadable storage URL)"
+    if parsed.host is not None and "@" in parsed.host:  # an unencoded "@" inside the password
+        parsed = parsed.set(password="***", host=parsed.host.rpartition("@")[2])
+    secret_keys = [key for key in parsed.query if key.lower() == "password"]
+    if parsed.password is None and not secret_keys:
+        return url
+    query = {key: "***" if key in secret_keys else value for key, value in parsed.query.items()}
+    return unquote(parsed.set(query=query).render_as_string(hide_password=True))
 
 
 @contextlib.contextmanager

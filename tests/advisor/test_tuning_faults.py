@@ -231,6 +231,11 @@ def test_continue_on_error_must_be_a_flag(tmp_path):
     assert not (tmp_path / "f.db").exists()
 
 
+def test_a_storage_of_the_wrong_type_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"storage must be a URL, a file path, .* got 3$"):
+        dk.tune(lambda rates: 0.0, {"a": (0, 1)}, storage=3)
+
+
 def test_continue_on_error_gives_up_after_ten_failures_in_a_row(tmp_path):
     calls = []
 

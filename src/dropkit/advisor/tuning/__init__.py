@@ -216,6 +216,7 @@ def tune(
         A :class:`TuneResult`.
 
     Raises:
+        TypeError: an argument of the wrong type (``storage=3``), named with its value.
         ValueError: bad arguments, or a study that records another space, objective or direction.
         ObjectiveError: the objective failed (names it and the exception).
         StorageError: the storage is unreachable, read-only, full, damaged, or a default file
@@ -248,7 +249,7 @@ def tune(
     study_name = study_name or default_study_name(name, bounds, direction)
     given = storage is not None and not isinstance(storage, (str, Path))
     if given and not isinstance(storage, optuna.storages.BaseStorage):
-        raise ValueError(
+        raise TypeError(
             f"storage must be a URL, a file path, an optuna storage or None, got {storage!r}"
         )
     url = f"the storage {type(storage).__name__}" if given else storage_url(storage)

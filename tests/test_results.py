@@ -120,9 +120,9 @@ def _check_report() -> dk.CheckReport:
 def _prune_result() -> dk.model.PruneResult:
     torch.manual_seed(0)
     net = nn.Sequential(
-        dk.TargetedDropout(nn.Linear(8, 16), gamma=0.5, alpha=0.5, mode="unit"),
+        dk.TargetedDropout(nn.Linear(8, 16), targeted_fraction=0.5, p=0.5, mode="unit"),
         nn.ReLU(),
-        dk.TargetedDropout(nn.Linear(16, 4), gamma=0.75, alpha=0.5),
+        dk.TargetedDropout(nn.Linear(16, 4), targeted_fraction=0.75, p=0.5),
     )
     return dk.prune(net)
 

@@ -60,11 +60,13 @@ def test_bad_arguments_are_refused_with_the_value():
 
 
 def test_forcing_a_backend_that_cannot_run_raises(monkeypatch):
-    monkeypatch.setitem(build._state, "cpu", False)  # as on a machine without a compiler
-    with dk.backends.force("cpu"), pytest.raises(RuntimeError, match="'cpu' backend is forced"):
-        dk.functional.dropout(torch.ones(100), 0.5)
-    with dk.backends.forbid("triton"):  # not forced: falls back to the reference path
-        assert dk.backends.selected(torch.ones(100)) == "reference"
+    with monkeypatch.context() as patch:
+        patch.setitem(build._state, "cpu", False)  # as on a machine without a compiler
+        with dk.backends.force("cpu"), pytest.raises(RuntimeError, match="'cpu' backend is forced"):
+            dk.functional.dropout(torch.ones(100), 0.5)
+        with dk.backends.forbid("triton"):  # not forced: falls back to the reference path
+            assert dk.backends.selected(torch.ones(100)) == "reference"
+    dk.backends.push_policy()  # the compiled kernels' view of the settings, as before
 
 
 def test_environment_sets_the_defaults_once_at_import():

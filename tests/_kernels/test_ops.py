@@ -65,8 +65,9 @@ def test_neighbours_independent(backend):
         lambda x, g: dk.functional.spatial_dropout(x, 0.4, generator=g),
         lambda x, g: dk.functional.drop_block(x, 0.15, 3, generator=g),
         lambda x, g: dk.functional.drop_block(x, 0.15, 3, shared_channels=True, generator=g),
+        lambda x, g: dk.functional.drop_block(x, 0.5, 20, generator=g),  # dense block seeds
     ],
-    ids=["dropout", "drop_path", "spatial", "drop_block", "drop_block_shared"],
+    ids=["dropout", "drop_path", "spatial", "drop_block", "drop_block_shared", "drop_block_dense"],
 )
 def test_kernel_and_reference_agree_bit_for_bit(function, dtype):
     x = torch.randn(8, 16, 24, 24, dtype=dtype)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("csrc") / "dropout.cpp"
+SOURCES = Path(__file__).with_name("csrc")
 _lock = threading.Lock()
 _state: dict[str, bool] = {}
 
@@ -80,7 +80,7 @@ def _command(compiler: str, output: Path) -> list[str]:
         "-fopenmp",
         f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
         *includes,
-        str(SOURCE),
+        *(str(path) for path in sorted(SOURCES.glob("*.cpp"))),
         f"-L{library}",
         "-lc10",
         "-ltorch_cpu",
@@ -91,9 +91,13 @@ def _command(compiler: str, output: Path) -> list[str]:
 
 
 def library_path(compiler: str) -> Path:
-    """The cache file for this source, torch version, compiler and CPU."""
+    """The cache file for these sources, torch version, compiler and CPU."""
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), compiler.encode()):
+    for path in sorted(SOURCES.iterdir()):
+        if path.suffix in (".cpp", ".h"):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    for part in (torch.__version__.encode(), compiler.encode()):
         digest.update(part)
     digest.update(_cpu_signature().encode())
     digest.update(sys.version.encode())
@@ -184,7 +188,8 @@ def cpu_kernels_available() -> bool:
 
 
 def _load() -> bool:
-    if hasattr(torch.ops.dropkit, "row_dropout"):  # the newest op: this source is loaded
+    if hasattr(torch.ops.dropkit, "set_policy"):  # the newest op: these sources are loaded
+        _push_policy()
         return True
     compiler = find_compiler()
     if compiler is None or sys.platform == "win32":
@@ -203,4 +208,11 @@ def _load() -> bool:
             stacklevel=3,
         )
         return False
+    _push_policy()
     return True
+
+
+def _push_policy() -> None:
+    from dropkit import backends
+
+    backends.push_policy(available=True)

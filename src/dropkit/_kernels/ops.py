@@ -100,13 +100,10 @@ def keep_mask_op(seed: Tensor, shape: list[int], p: float, device: torch.device)
     """The boolean keep mask of ``shape`` for ``seed`` (:func:`philox.keep_mask`).
 
     On CPU the compiled kernel computes the same Philox words far faster than the pure-PyTorch
-    rounds (which cost a fixed few hundred microseconds even for a mask of a few elements): its
-    dropout of ones keeps exactly the elements the mask keeps.
+    rounds (which cost a fixed few hundred microseconds even for a mask of a few elements).
     """
-    if device.type == "cpu" and 0.0 < p < 1.0:
-        ones = torch.ones(shape)
-        if backends.selected(ones) == "cpu":
-            return cpu.dropout_with_seed(ones, p, int(seed)) != 0
+    if device.type == "cpu" and 0.0 < p < 1.0 and backends.selected(torch.empty(shape)) == "cpu":
+        return cpu.keep_mask(shape, p, int(seed))
     return philox.keep_mask(shape, p, seed, device=device)
 
 

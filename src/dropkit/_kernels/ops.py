@@ -79,12 +79,15 @@ def dropout_op(x: Tensor, p: float, seed: Tensor) -> Tensor:
     if backend == "cpu":
         return finish(x, cpu.dropout_with_seed(x, p, int(seed)))
     if backend == "triton" and _triton_fits(x):
-        from dropkit._kernels import triton_dropout
-
-        out = triton_dropout.apply_with_seed(x, p, seed.reshape(1).to(x.device))
-        return finish(x, out)
+        return finish(x, _dropout_triton(x, p, seed))
     keep = philox.keep_mask(x.shape, p, seed, device=x.device)
     return finish(x, apply_keep_mask(x, keep, 1.0 / (1.0 - p)))
+
+
+def _dropout_triton(x: Tensor, p: float, seed: Tensor, traced: bool = False) -> Tensor:
+    from dropkit._kernels import triton_dropout
+
+    return triton_dropout.apply_with_seed(x, p, seed.reshape(1).to(x.device), traced=traced)
 
 
 @dropout_op.register_fake
@@ -151,13 +154,23 @@ def mask_scale_op(x: Tensor, keep: Tensor, scale: float) -> Tensor:
     backend = backends.selected(x)
     if backend == "cpu" and covers_leading_dims(keep.shape, x.shape):
         return finish(x, cpu.row_dropout(x, keep, scale))
-    if backend == "triton" and _triton_fits(x):
-        from dropkit._kernels import triton_dropout
-
-        layout = triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
-        if layout is not None:
-            return finish(x, triton_dropout.apply_mask(x, keep, scale, layout))
+    if backend == "triton" and _triton_fits(x) and _mask_layout(x, keep) is not None:
+        return finish(x, _mask_scale_triton(x, keep, scale))
     return finish(x, apply_keep_mask(x, keep, scale))
+
+
+def _mask_layout(x: Tensor, keep: Tensor) -> tuple[int, int] | None:
+    from dropkit._kernels import triton_dropout
+
+    return triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
+
+
+def _mask_scale_triton(x: Tensor, keep: Tensor, scale: float, traced: bool = False) -> Tensor:
+    from dropkit._kernels import triton_dropout
+
+    layout = _mask_layout(x, keep)
+    assert layout is not None
+    return triton_dropout.apply_mask(x, keep, scale, layout, traced=traced)
 
 
 @mask_scale_op.register_fake
@@ -174,6 +187,12 @@ def drop_block_op(x: Tensor, gamma: float, blocks: list[int], shared: bool, seed
     if x.numel() == 0:
         return _empty_like(x)
     return finish(x, sparse_block.drop_block_with_seed(x, gamma, blocks, shared, seed))
+
+
+def _drop_block_triton(
+    x: Tensor, gamma: float, blocks: list[int], shared: bool, seed: Tensor, traced: bool = False
+) -> Tensor:
+    return sparse_block.drop_block_with_seed(x, gamma, blocks, shared, seed, traced=traced)
 
 
 @drop_block_op.register_fake
@@ -235,9 +254,51 @@ def _register_vmap(op: Any) -> None:
     op.register_vmap(rule)
 
 
+def _register_triton_decomposition(
+    op: Any, implementation: Callable[..., Tensor], applies: Callable[..., bool] = lambda *a: True
+) -> None:
+    """Under ``torch.compile``, trace ``op`` on CUDA tensors served by Triton into its kernels.
+
+    This is what ``torch.library.triton_op`` registers: AOTAutograd runs the operator under
+    ``FunctionalTensorMode``, and this rule then runs ``implementation`` (the same code as the
+    eager Triton path, launching its kernels through ``torch.library.wrap_triton``) so that the
+    graph holds the kernel launches and inductor compiles them with their neighbours. Other
+    tensors, other backends and ``torch.export`` (which keeps custom operators whole) keep the
+    operator as one opaque call. ``triton_op`` itself is not used because defining an operator
+    with it imports inductor (seconds) and logs a warning where Triton is not installed.
+    """
+    from torch._subclasses.fake_tensor import FakeTensor
+    from torch._subclasses.functional_tensor import FunctionalTensor, FunctionalTensorMode
+
+    def rule(mode: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        x = args[0]
+        if x.device.type != "cuda" or kwargs:
+            return mode.__torch_dispatch__(func, types, args, kwargs)
+        from torch.export._trace import custom_triton_ops_decomposition_disabled
+
+        if (
+            not custom_triton_ops_decomposition_disabled()
+            and all(issubclass(t, (FakeTensor, FunctionalTensor)) or t is Tensor for t in types)
+            and backends.selected(x) == "triton"
+            and _triton_fits(x)
+            and applies(*args)
+        ):
+            with mode:
+                return implementation(*args, traced=True)
+        return mode.__torch_dispatch__(func, types, args, kwargs)
+
+    op.register_torch_dispatch(FunctionalTensorMode, rule)
+
+
 for _op in OPS:
     _register_autograd(_op)
     _register_vmap(_op)
+if hasattr(torch.library, "wrap_triton"):  # torch >= 2.6
+    _register_triton_decomposition(dropout_op, _dropout_triton)
+    _register_triton_decomposition(
+        mask_scale_op, _mask_scale_triton, lambda x, keep, scale: _mask_layout(x, keep) is not None
+    )
+    _register_triton_decomposition(drop_block_op, _drop_block_triton)
 
 
 class LinearOpFunction(torch.autograd.Function):

@@ -111,7 +111,13 @@ def dropped_cells(maps_shape: Sequence[int], positions: Tensor, device: torch.de
 
 
 def drop_block_with_seed(
-    x: Tensor, gamma: float, blocks: Sequence[int], shared: bool, seed: Tensor
+    x: Tensor,
+    gamma: float,
+    blocks: Sequence[int],
+    shared: bool,
+    seed: Tensor,
+    *,
+    traced: bool = False,
 ) -> Tensor:
     """DropBlock of ``(N, C, *spatial)`` ``x``: the blocks of seeds drawn from ``seed``, scaled.
 
@@ -119,7 +125,8 @@ def drop_block_with_seed(
     (``gamma * block area <= 1``), by geometric gaps from its Philox words; otherwise by
     :func:`dropkit._kernels.philox.keep_mask` over the seed grid. So backward, given the same
     seed, rebuilds the same blocks, and the compiled kernel (:func:`cpu.drop_block`, which
-    draws the seeds the same way) and the pure-PyTorch path agree.
+    draws the seeds the same way) and the pure-PyTorch path agree. ``traced`` launches the
+    Triton kernel through ``torch.library.wrap_triton`` (while tracing).
     """
     spatial = tuple(x.shape[2:])
     valid = tuple(size - block + 1 for size, block in zip(spatial, blocks, strict=True))
@@ -148,5 +155,5 @@ def drop_block_with_seed(
 
         layout = triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
         if layout is not None and x.numel() <= triton_dropout.MAX_ELEMENTS:
-            return triton_dropout.apply_mask(x, keep, scale_value, layout)
+            return triton_dropout.apply_mask(x, keep, scale_value, layout, traced=traced)
     return apply_keep_mask(x, keep, scale_value)

@@ -142,6 +142,8 @@ def op_samples():
     return [
         (ops.dropout_op, (x, 0.3, seed)),
         (ops.dropout_op, (x.to(torch.float32).detach(), 0.7, seed)),
+        (ops.broadcast_dropout_op, (x, 0.3, seed, [4, 1, 1, 1])),
+        (ops.broadcast_dropout_op, (x, 0.3, seed, [1, 3, 1, 6])),  # not over leading dims
         (ops.mask_scale_op, (x, keep, 2.0)),
         (ops.mask_scale_op, (x, torch.rand(4, 3, 1, 1) > 0.5, 1.25)),
         (ops.drop_block_op, (x, 0.05, [3, 3], False, seed)),
@@ -150,7 +152,7 @@ def op_samples():
     ]
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(9))
 def test_opcheck(backend, index):
     op, args = op_samples()[index]
     torch.library.opcheck(op, args)
@@ -205,9 +207,10 @@ def test_element_dropout_keeps_only_the_seed(backend):
     assert saved_bytes(lambda t: F.dropout(t, 0.5), x) >= N  # torch keeps a full mask
 
 
-def test_broadcast_mask_keeps_one_bool_per_mask_element(backend):
+def test_broadcast_mask_keeps_only_the_seed(backend):
     x = torch.randn(64, 1024, requires_grad=True)
-    assert saved_bytes(lambda t: dk.functional.drop_path(t, 0.3), x) == 64
+    assert saved_bytes(lambda t: dk.functional.drop_path(t, 0.3), x) == 8
+    assert saved_bytes(lambda t: dk.functional.spatial_dropout(t, 0.3), x.view(8, 8, 32, 32)) == 8
 
 
 def test_pytorch_dropout_assertions(backend):

@@ -1,12 +1,15 @@
 """dropkit's fast paths as registered PyTorch operators (``torch.ops.dropkit.*``).
 
-Three operators, each linear in its first argument ``x`` for fixed other arguments:
+Four operators, each linear in its first argument ``x`` for fixed other arguments, and the keep
+mask ``dropkit::keep_mask``:
 
 - ``dropkit::dropout(Tensor x, float p, Tensor seed)``: element-wise inverted dropout with the
   mask of :func:`dropkit._kernels.philox.keep_mask` for ``seed``.
+- ``dropkit::broadcast_dropout(Tensor x, float p, Tensor seed, int[] mask_shape)``: inverted
+  dropout with the keep mask of ``mask_shape`` for ``seed``, broadcast against ``x`` (drop_path,
+  spatial dropout, ``broadcast_dims``): ``mask_scale`` of ``keep_mask``, in one call.
 - ``dropkit::mask_scale(Tensor x, Tensor keep, float scale)``: ``x * scale`` where the boolean
-  ``keep`` (broadcast against ``x``) is True, exact zeros elsewhere (drop_path, spatial dropout,
-  ``broadcast_dims``).
+  ``keep`` (broadcast against ``x``) is True, exact zeros elsewhere.
 - ``dropkit::drop_block(Tensor x, float gamma, int[] blocks, bool shared, Tensor seed)``:
   DropBlock with the block seeds drawn from ``seed`` (:mod:`dropkit._kernels.sparse_block`).
 
@@ -14,8 +17,10 @@ Each has one implementation for every device that picks a backend at call time
 (:mod:`dropkit.backends`: the compiled CPU kernel, Triton on CUDA, or pure PyTorch, all giving
 the same result for the same seed), a fake (shape) kernel for ``torch.compile`` and
 ``torch.export``, an autograd formula whose backward applies the same op to the gradient (for
-``dropout`` and ``drop_block`` it keeps only the 8-byte seed and regenerates the mask) and a vmap
-rule. Outputs are fresh tensors laid out as ``torch.empty_like(x)`` (channels_last stays
+``dropout``, ``broadcast_dropout`` and ``drop_block`` it keeps only the 8-byte seed and
+regenerates the mask) and a vmap rule. When the compiled CPU kernels load they add C++ entry
+points for CPU tensors (``csrc/ops.cpp``), so an eager call there does not enter Python.
+Outputs are fresh tensors laid out as ``torch.empty_like(x)`` (channels_last stays
 channels_last), never views.
 
 ``torch.func`` transforms and forward-mode AD go through :class:`LinearOpFunction`, an
@@ -127,7 +132,7 @@ def _keep_mask_vmap(
 
 def keep_mask(shape: Sequence[int], p: float, seed: Tensor, device: torch.device) -> Tensor:
     """The keep mask of ``shape`` for ``seed`` (one per sample under vmap's "different")."""
-    return keep_mask_op(seed, list(shape), p, device)
+    return keep_mask_op._opoverload(seed, list(shape), p, device)
 
 
 # --- dropkit::mask_scale ---------------------------------------------------------------------
@@ -149,6 +154,10 @@ def covers_leading_dims(mask_shape: Sequence[int], shape: Sequence[int]) -> bool
 @torch.library.custom_op("dropkit::mask_scale", mutates_args=())
 def mask_scale_op(x: Tensor, keep: Tensor, scale: float) -> Tensor:
     """``x * scale`` where the broadcast boolean ``keep`` is True, exact zeros elsewhere."""
+    return _mask_scale(x, keep, scale)
+
+
+def _mask_scale(x: Tensor, keep: Tensor, scale: float) -> Tensor:
     if x.numel() == 0:
         return _empty_like(x)
     backend = backends.selected(x)
@@ -178,6 +187,28 @@ def _mask_scale_fake(x: Tensor, keep: Tensor, scale: float) -> Tensor:
     return _empty_like(x)
 
 
+# --- dropkit::broadcast_dropout --------------------------------------------------------------
+
+
+@torch.library.custom_op("dropkit::broadcast_dropout", mutates_args=())
+def broadcast_dropout_op(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
+    """``x * keep / (1 - p)`` for the keep mask of ``mask_shape`` (broadcast against ``x``)."""
+    keep = keep_mask_op._opoverload(seed, mask_shape, p, x.device)
+    return _mask_scale(x, keep, 1.0 / (1.0 - p))
+
+
+def _broadcast_dropout_triton(
+    x: Tensor, p: float, seed: Tensor, mask_shape: list[int], traced: bool = False
+) -> Tensor:
+    keep = philox.keep_mask(mask_shape, p, seed, device=x.device)
+    return _mask_scale_triton(x, keep, 1.0 / (1.0 - p), traced)
+
+
+@broadcast_dropout_op.register_fake
+def _broadcast_dropout_fake(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
+    return _empty_like(x)
+
+
 # --- dropkit::drop_block ---------------------------------------------------------------------
 
 
@@ -204,7 +235,7 @@ def _drop_block_fake(
 
 # --- autograd, vmap and the torch.func entry point --------------------------------------------
 
-OPS = (dropout_op, mask_scale_op, drop_block_op)
+OPS = (dropout_op, broadcast_dropout_op, mask_scale_op, drop_block_op)
 
 
 def _save(ctx: Any, rest: Sequence[Any]) -> None:
@@ -299,6 +330,13 @@ if hasattr(torch.library, "wrap_triton"):  # torch >= 2.6
         mask_scale_op, _mask_scale_triton, lambda x, keep, scale: _mask_layout(x, keep) is not None
     )
     _register_triton_decomposition(drop_block_op, _drop_block_triton)
+    _register_triton_decomposition(
+        broadcast_dropout_op,
+        _broadcast_dropout_triton,
+        lambda x, p, seed, mask_shape: (
+            _mask_layout(x, torch.empty(mask_shape, device="meta")) is not None
+        ),
+    )
 
 
 class LinearOpFunction(torch.autograd.Function):
@@ -340,12 +378,18 @@ def call(op: Any, x: Tensor, *rest: Any) -> Tensor:
     """Call one of :data:`OPS` on ``x``, through :class:`LinearOpFunction` when transformed."""
     if _transformed():
         return LinearOpFunction.apply(op._opoverload, x, *rest)
-    return op(x, *rest)
+    return op._opoverload(x, *rest)
 
 
 def seeded_dropout(x: Tensor, p: float, seed: Tensor) -> Tensor:
     """Element-wise dropout of ``x`` with the mask of ``seed``; backward keeps only the seed."""
     return call(dropout_op, x, p, seed)
+
+
+def seeded_broadcast_dropout(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
+    """Dropout of ``x`` with the keep mask of ``mask_shape`` (broadcast) for ``seed``, in one
+    pass; backward keeps only the seed."""
+    return call(broadcast_dropout_op, x, p, seed, mask_shape)
 
 
 def masked_scale(x: Tensor, keep: Tensor, scale: float) -> Tensor:

@@ -1,9 +1,9 @@
 // The CPU entry points of dropkit's operators: an eager call on plain CPU tensors never enters
 // Python.
 //
-// The operators dropkit::dropout, mask_scale, drop_block and keep_mask are defined from Python
-// (dropkit/_kernels/ops.py), with a pure-PyTorch implementation, fake kernels, vmap rules and a
-// Python autograd formula, so they exist without a compiler. When this library loads, it
+// The operators dropkit::dropout, broadcast_dropout, mask_scale, drop_block and keep_mask are
+// defined from Python (dropkit/_kernels/ops.py), with a pure-PyTorch implementation, fake
+// kernels, vmap rules and a Python autograd formula, so they exist without a compiler. When this library loads, it
 // registers a kernel for each at the AutogradCPU key, which the dispatcher prefers to the
 // Autograd alias key that Python's register_autograd fills. That kernel:
 // - computes the output with the compiled kernels (dropout.cpp) when the tensors are plain CPU
@@ -94,6 +94,8 @@ std::optional<std::vector<int64_t>> concrete(c10::SymIntArrayRef sizes) {
 // --- operator handles --------------------------------------------------------------------------
 
 using DropoutSignature = at::Tensor(const at::Tensor&, double, const at::Tensor&);
+using BroadcastSignature =
+    at::Tensor(const at::Tensor&, double, const at::Tensor&, c10::SymIntArrayRef);
 using MaskScaleSignature = at::Tensor(const at::Tensor&, const at::Tensor&, double);
 using DropBlockSignature =
     at::Tensor(const at::Tensor&, double, c10::SymIntArrayRef, bool, const at::Tensor&);
@@ -106,6 +108,11 @@ c10::TypedOperatorHandle<Signature> handle(const char* name) {
 
 const c10::TypedOperatorHandle<DropoutSignature>& dropout_op() {
   static const auto op = handle<DropoutSignature>("dropkit::dropout");
+  return op;
+}
+
+const c10::TypedOperatorHandle<BroadcastSignature>& broadcast_dropout_op() {
+  static const auto op = handle<BroadcastSignature>("dropkit::broadcast_dropout");
   return op;
 }
 
@@ -213,13 +220,14 @@ bool blocks_apply(const at::Tensor& x, double gamma, const std::vector<int64_t>&
   return true;
 }
 
-// Whether `keep` varies only over leading dims of `x`: its shape is x's first k sizes, then ones.
-bool covers_leading_dims(const at::Tensor& keep, const at::Tensor& x) {
-  if (keep.dim() != x.dim()) return false;
+// Whether a mask of `mask` sizes varies only over leading dims of `x`: its sizes are x's first k
+// sizes, then ones.
+bool covers_leading_dims(at::IntArrayRef mask, const at::Tensor& x) {
+  if (static_cast<int64_t>(mask.size()) != x.dim()) return false;
   int64_t k = 0;
-  while (k < x.dim() && keep.size(k) == x.size(k) && x.size(k) != 1) ++k;
+  while (k < x.dim() && mask[k] == x.size(k) && x.size(k) != 1) ++k;
   for (; k < x.dim(); ++k) {
-    if (keep.size(k) != 1) return false;
+    if (mask[k] != 1) return false;
   }
   return true;
 }
@@ -237,10 +245,24 @@ at::Tensor dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double
 at::Tensor mask_scale_forward(c10::DispatchKeySet keys, const at::Tensor& x,
                               const at::Tensor& keep, double scale) {
   if (fast_tensor(keys, x) && keep.is_cpu() && keep.scalar_type() == at::kBool &&
-      x.numel() > 0 && covers_leading_dims(keep, x)) {
+      x.numel() > 0 && covers_leading_dims(keep.sizes(), x)) {
     return dropkit::row_dropout(x, keep, scale);
   }
   return mask_scale_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, x, keep, scale);
+}
+
+at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                                     const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+  if (p >= 0.0 && p < 1.0 && fast_tensor(keys, x) && x.numel() > 0) {
+    const auto sizes = concrete(mask_shape);
+    const auto value = seed_value(seed);
+    if (sizes && value && covers_leading_dims(*sizes, x)) {
+      const at::Tensor keep = dropkit::keep_mask_fused(*value, *sizes, p, 0);
+      return dropkit::row_dropout(x, keep, 1.0 / (1.0 - p));
+    }
+  }
+  return broadcast_dropout_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, x, p, seed,
+                                           mask_shape);
 }
 
 at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
@@ -271,6 +293,27 @@ struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
     at::Tensor grad;
     if (grads[0].defined()) grad = dropout_op().call(grads[0], ctx->saved_data["p"].toDouble(), saved[0]);
     return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
+  }
+};
+
+struct BroadcastDropoutFunction : public torch::autograd::Function<BroadcastDropoutFunction> {
+  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
+                            double p, const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["mask_shape"] = mask_shape.vec();
+    ctx->save_for_backward({seed});
+    return broadcast_dropout_forward(keys, x, p, seed, mask_shape);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor grad;
+    if (grads[0].defined()) {
+      const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
+      grad = broadcast_dropout_op().call(grads[0], ctx->saved_data["p"].toDouble(), saved[0],
+                                         mask_shape);
+    }
+    return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -331,6 +374,14 @@ at::Tensor dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, doubl
                             const at::Tensor& seed) {
   auto apply = [&](const at::Tensor& t) { return dropout_op().call(t, p, seed); };
   return with_autograd<DropoutFunction>(x, apply, keys, p, seed);
+}
+
+at::Tensor broadcast_dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                                      const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+  auto apply = [&](const at::Tensor& t) {
+    return broadcast_dropout_op().call(t, p, seed, mask_shape);
+  };
+  return with_autograd<BroadcastDropoutFunction>(x, apply, keys, p, seed, mask_shape);
 }
 
 at::Tensor mask_scale_autograd(c10::DispatchKeySet keys, const at::Tensor& x,
@@ -397,6 +448,7 @@ TORCH_LIBRARY_IMPL(dropkit, CPU, m) {
 // The operators defined from Python (dropkit/_kernels/ops.py).
 TORCH_LIBRARY_IMPL(dropkit, AutogradCPU, m) {
   m.impl("dropout", TORCH_FN(dropout_autograd));
+  m.impl("broadcast_dropout", TORCH_FN(broadcast_dropout_autograd));
   m.impl("mask_scale", TORCH_FN(mask_scale_autograd));
   m.impl("drop_block", TORCH_FN(drop_block_autograd));
   m.impl("keep_mask", TORCH_FN(keep_mask_autograd));

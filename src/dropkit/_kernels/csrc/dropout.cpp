@@ -556,6 +556,14 @@ void random_words(int64_t* out, int64_t count, int64_t seed, int64_t offset) {
 // dims of size 1; a seed is a flat position in (mask_maps, valid_D, valid_H, valid_W), the grid
 // where a whole block fits, and drops the block that starts at it. Seeds must be sorted.
 
+// ys[j] = xs[j] * factor for j < count (distinct buffers, so the loop vectorises).
+template <typename T>
+void scale_run(const T* __restrict__ xs, T* __restrict__ ys, int64_t count,
+               typename Element<T>::math factor) {
+  using E = Element<T>;
+  for (int64_t j = 0; j < count; ++j) E::store(ys + j, E::load(xs + j) * factor);
+}
+
 struct BlockGeometry {
   int64_t size[3];   // feature map sizes (D, H, W)
   int64_t valid[3];  // seed grid sizes
@@ -725,7 +733,7 @@ at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds_in, at::IntAr
           for (int64_t map = begin; map < end; ++map) {
             const scalar_t* xs = src + map * g.cells;
             scalar_t* ys = dst + map * g.cells;
-            for (int64_t c = 0; c < g.cells; ++c) E::store(ys + c, E::load(xs + c) * factor);
+            scale_run<scalar_t>(xs, ys, g.cells, factor);
             const int64_t mask_map = map / per_mask;
             const int64_t first = mask_map * g.seed_cells;
             const int64_t limit = first + g.seed_cells;
@@ -783,7 +791,7 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
               const int64_t row = index / inner;
               const int64_t stop = std::min(count, (row + 1) * inner - r.logical - first);
               if (kept[row]) {
-                for (int64_t k = j; k < stop; ++k) E::store(ys + k, E::load(xs + k) * factor);
+                scale_run<scalar_t>(xs + j, ys + j, stop - j, factor);
               } else {
                 std::fill(ys + j, ys + stop, scalar_t(0));
               }

@@ -3,9 +3,9 @@
 //
 // The operators dropkit::dropout, broadcast_dropout, mask_scale, drop_block and keep_mask are
 // defined from Python (dropkit/_kernels/ops.py), with a pure-PyTorch implementation, fake
-// kernels, vmap rules and a Python autograd formula, so they exist without a compiler. When this library loads, it
-// registers a kernel for each at the AutogradCPU key, which the dispatcher prefers to the
-// Autograd alias key that Python's register_autograd fills. That kernel:
+// kernels, vmap rules and a Python autograd formula, so they exist without a compiler. When this
+// library loads, it registers a kernel for each at the AutogradCPU key, which the dispatcher
+// prefers to the Autograd alias key that Python's register_autograd fills. That kernel:
 // - computes the output with the compiled kernels (dropout.cpp) when the tensors are plain CPU
 //   tensors (no tensor subclass, fake tensor, dispatch mode or functionalization below autograd)
 //   and the policy of dropkit.backends (pushed here by set_policy) picks the compiled kernel;
@@ -51,11 +51,13 @@ void set_policy(int64_t mode, int64_t min_elements) {
   policy_mode.store(mode);
 }
 
+// The dispatch keys below autograd (and below ADInplaceOrView, a fallthrough for these ops).
+constexpr c10::DispatchKeySet kBelowAutograd = c10::after_ADInplaceOrView_keyset;
+
 // Whether the next kernel below autograd is the plain CPU one: no Python key (tensor subclasses,
 // fake tensors, dispatch modes), no functionalization, no sparse or other backend.
 bool plain_cpu(c10::DispatchKeySet keys) {
-  return (keys & c10::after_ADInplaceOrView_keyset).highestPriorityTypeId() ==
-         c10::DispatchKey::CPU;
+  return (keys & kBelowAutograd).highestPriorityTypeId() == c10::DispatchKey::CPU;
 }
 
 bool policy_allows(int64_t elements) {
@@ -106,29 +108,22 @@ c10::TypedOperatorHandle<Signature> handle(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
 }
 
-const c10::TypedOperatorHandle<DropoutSignature>& dropout_op() {
-  static const auto op = handle<DropoutSignature>("dropkit::dropout");
-  return op;
-}
+// The operators defined from Python, looked up on first use (they exist by then).
+struct Operators {
+  c10::TypedOperatorHandle<DropoutSignature> dropout = handle<DropoutSignature>("dropkit::dropout");
+  c10::TypedOperatorHandle<BroadcastSignature> broadcast_dropout =
+      handle<BroadcastSignature>("dropkit::broadcast_dropout");
+  c10::TypedOperatorHandle<MaskScaleSignature> mask_scale =
+      handle<MaskScaleSignature>("dropkit::mask_scale");
+  c10::TypedOperatorHandle<DropBlockSignature> drop_block =
+      handle<DropBlockSignature>("dropkit::drop_block");
+  c10::TypedOperatorHandle<KeepMaskSignature> keep_mask =
+      handle<KeepMaskSignature>("dropkit::keep_mask");
+};
 
-const c10::TypedOperatorHandle<BroadcastSignature>& broadcast_dropout_op() {
-  static const auto op = handle<BroadcastSignature>("dropkit::broadcast_dropout");
-  return op;
-}
-
-const c10::TypedOperatorHandle<MaskScaleSignature>& mask_scale_op() {
-  static const auto op = handle<MaskScaleSignature>("dropkit::mask_scale");
-  return op;
-}
-
-const c10::TypedOperatorHandle<DropBlockSignature>& drop_block_op() {
-  static const auto op = handle<DropBlockSignature>("dropkit::drop_block");
-  return op;
-}
-
-const c10::TypedOperatorHandle<KeepMaskSignature>& keep_mask_op() {
-  static const auto op = handle<KeepMaskSignature>("dropkit::keep_mask");
-  return op;
+const Operators& operators() {
+  static const Operators found;
+  return found;
 }
 
 // --- DropBlock's sparse seeds ------------------------------------------------------------------
@@ -239,7 +234,7 @@ at::Tensor dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double
   if (p >= 0.0 && p < 1.0 && fast_tensor(keys, x)) {
     if (const auto value = seed_value(seed)) return dropkit::dropout_fused(x, p, *value, 0);
   }
-  return dropout_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, x, p, seed);
+  return operators().dropout.redispatch(keys & kBelowAutograd, x, p, seed);
 }
 
 at::Tensor mask_scale_forward(c10::DispatchKeySet keys, const at::Tensor& x,
@@ -248,7 +243,7 @@ at::Tensor mask_scale_forward(c10::DispatchKeySet keys, const at::Tensor& x,
       x.numel() > 0 && covers_leading_dims(keep.sizes(), x)) {
     return dropkit::row_dropout(x, keep, scale);
   }
-  return mask_scale_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, x, keep, scale);
+  return operators().mask_scale.redispatch(keys & kBelowAutograd, x, keep, scale);
 }
 
 at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
@@ -261,7 +256,7 @@ at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor&
       return dropkit::row_dropout(x, keep, 1.0 / (1.0 - p));
     }
   }
-  return broadcast_dropout_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, x, p, seed,
+  return operators().broadcast_dropout.redispatch(keys & kBelowAutograd, x, p, seed,
                                            mask_shape);
 }
 
@@ -274,7 +269,7 @@ at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, dou
       return drop_block_seeded(x, gamma, *sizes, shared, *value);
     }
   }
-  return drop_block_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, x, gamma, blocks,
+  return operators().drop_block.redispatch(keys & kBelowAutograd, x, gamma, blocks,
                                     shared, seed);
 }
 
@@ -291,7 +286,9 @@ struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     at::Tensor grad;
-    if (grads[0].defined()) grad = dropout_op().call(grads[0], ctx->saved_data["p"].toDouble(), saved[0]);
+    if (grads[0].defined()) {
+      grad = operators().dropout.call(grads[0], ctx->saved_data["p"].toDouble(), saved[0]);
+    }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
   }
 };
@@ -310,8 +307,8 @@ struct BroadcastDropoutFunction : public torch::autograd::Function<BroadcastDrop
     at::Tensor grad;
     if (grads[0].defined()) {
       const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
-      grad = broadcast_dropout_op().call(grads[0], ctx->saved_data["p"].toDouble(), saved[0],
-                                         mask_shape);
+      grad = operators().broadcast_dropout.call(grads[0], ctx->saved_data["p"].toDouble(),
+                                                saved[0], mask_shape);
     }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -329,7 +326,7 @@ struct MaskScaleFunction : public torch::autograd::Function<MaskScaleFunction> {
     const auto saved = ctx->get_saved_variables();
     at::Tensor grad;
     if (grads[0].defined()) {
-      grad = mask_scale_op().call(grads[0], saved[0], ctx->saved_data["scale"].toDouble());
+      grad = operators().mask_scale.call(grads[0], saved[0], ctx->saved_data["scale"].toDouble());
     }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
   }
@@ -351,7 +348,7 @@ struct DropBlockFunction : public torch::autograd::Function<DropBlockFunction> {
     at::Tensor grad;
     if (grads[0].defined()) {
       const auto blocks = ctx->saved_data["blocks"].toSymIntVector();
-      grad = drop_block_op().call(grads[0], ctx->saved_data["gamma"].toDouble(), blocks,
+      grad = operators().drop_block.call(grads[0], ctx->saved_data["gamma"].toDouble(), blocks,
                                   ctx->saved_data["shared"].toBool(), saved[0]);
     }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
@@ -372,28 +369,28 @@ at::Tensor with_autograd(const at::Tensor& x, Apply apply, c10::DispatchKeySet k
 
 at::Tensor dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
                             const at::Tensor& seed) {
-  auto apply = [&](const at::Tensor& t) { return dropout_op().call(t, p, seed); };
+  auto apply = [&](const at::Tensor& t) { return operators().dropout.call(t, p, seed); };
   return with_autograd<DropoutFunction>(x, apply, keys, p, seed);
 }
 
 at::Tensor broadcast_dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
                                       const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
   auto apply = [&](const at::Tensor& t) {
-    return broadcast_dropout_op().call(t, p, seed, mask_shape);
+    return operators().broadcast_dropout.call(t, p, seed, mask_shape);
   };
   return with_autograd<BroadcastDropoutFunction>(x, apply, keys, p, seed, mask_shape);
 }
 
 at::Tensor mask_scale_autograd(c10::DispatchKeySet keys, const at::Tensor& x,
                                const at::Tensor& keep, double scale) {
-  auto apply = [&](const at::Tensor& t) { return mask_scale_op().call(t, keep, scale); };
+  auto apply = [&](const at::Tensor& t) { return operators().mask_scale.call(t, keep, scale); };
   return with_autograd<MaskScaleFunction>(x, apply, keys, keep, scale);
 }
 
 at::Tensor drop_block_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
                                c10::SymIntArrayRef blocks, bool shared, const at::Tensor& seed) {
   auto apply = [&](const at::Tensor& t) {
-    return drop_block_op().call(t, gamma, blocks, shared, seed);
+    return operators().drop_block.call(t, gamma, blocks, shared, seed);
   };
   return with_autograd<DropBlockFunction>(x, apply, keys, gamma, blocks, shared, seed);
 }
@@ -407,7 +404,7 @@ at::Tensor keep_mask_autograd(c10::DispatchKeySet keys, const at::Tensor& seed,
       return dropkit::keep_mask_fused(*value, *sizes, p, 0);
     }
   }
-  return keep_mask_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, seed, shape, p,
+  return operators().keep_mask.redispatch(keys & kBelowAutograd, seed, shape, p,
                                    device);
 }
 

@@ -801,7 +801,9 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
             const int64_t start = r.logical + first * step;
             const int64_t first_row = start / inner;
             if (first_row == (start + (count - 1) * step) / inner) {  // one row: scale or zero
-              if (kept[first_row]) {
+              if (kept[first_row] && in_step == 1 && out_step == 1) {  // channels_last rows
+                scale_run<scalar_t>(xs, ys, count, factor);
+              } else if (kept[first_row]) {
                 for (int64_t j = 0; j < count; ++j) {
                   E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
                 }
@@ -812,6 +814,15 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
             }
             const bool row_steps = step % inner == 0;  // a channels_last (N, C) mask
             const int64_t row_step = row_steps ? step / inner : 0;
+            if (row_step == 1 && in_step == 1 && out_step == 1) {
+              // consecutive rows (spatial dropout on channels_last): a select the loop vectorises
+              const bool* rows = kept + first_row;
+              for (int64_t j = 0; j < count; ++j) {
+                const math value = E::load(xs + j) * factor;
+                E::store(ys + j, rows[j] ? value : math(0));
+              }
+              return;
+            }
             for (int64_t j = 0; j < count; ++j) {
               const int64_t row = row_steps ? first_row + j * row_step : (start + j * step) / inner;
               if (kept[row]) {

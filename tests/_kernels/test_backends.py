@@ -84,3 +84,38 @@ def test_environment_sets_the_defaults_once_at_import():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["['reference'] 4096 4096", "reference"]
+
+
+@pytest.mark.skipif(not build.cpu_kernels_available(), reason="no C++ compiler")
+def test_eager_cpu_calls_stay_in_cpp_unless_the_settings_send_them_to_python(monkeypatch):
+    reached: list[tuple[int, ...]] = []
+    selected = dk.backends.selected
+
+    def recording(x: torch.Tensor) -> str:
+        reached.append(tuple(x.shape))
+        return selected(x)
+
+    monkeypatch.setattr(dk.backends, "selected", recording)  # what the Python implementation asks
+    x = torch.randn(4, 8, 16, 16, requires_grad=True)
+    functions = [
+        lambda t: dk.functional.dropout(t, 0.3),
+        lambda t: dk.functional.drop_path(t, 0.3),
+        lambda t: dk.functional.spatial_dropout(t, 0.3),
+        lambda t: dk.functional.drop_block(t, 0.2, 3),
+        lambda t: dk.functional.drop_block(t, 0.9, 15, shared_channels=True),  # dense seeds
+    ]
+    for function in functions:
+        function(x).sum().backward()
+    assert reached == []  # neither forward nor backward entered the Python implementation
+    for settings in (
+        dk.backends.force("reference"),
+        dk.backends.forbid("cpu"),
+        dk.backends.min_elements(10**6),
+    ):
+        with settings:
+            for function in functions:
+                function(x).sum().backward()
+        assert len(reached) >= 2 * len(functions), settings  # forward and backward, each op
+        reached.clear()
+    functions[0](x).sum().backward()  # the settings restored: C++ again
+    assert reached == []

@@ -232,3 +232,15 @@ def test_pytorch_dropout_assertions(backend):
     assert not zeros.any() and not x.grad.any()
     # empty input
     assert dk.functional.dropout(torch.empty(0, 3), 0.5).shape == (0, 3)
+
+
+@pytest.mark.parametrize("index", [0, 2, 6])  # dropout, broadcast_dropout, drop_block
+def test_forward_ad_on_the_operator_itself_applies_it_to_the_tangent(backend, index):
+    import torch.autograd.forward_ad as forward_ad
+
+    op, (x, *rest) = op_samples()[index]
+    tangent = torch.randn_like(x)
+    with forward_ad.dual_level():
+        primal, out_tangent = forward_ad.unpack_dual(op(forward_ad.make_dual(x, tangent), *rest))
+    assert torch.equal(primal, op(x.detach(), *rest))
+    assert torch.equal(out_tangent, op(tangent, *rest))

@@ -780,6 +780,8 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
         const int64_t step = walk.logical[walk.dims - 1];
         const int64_t in_step = walk.in[walk.dims - 1];
         const int64_t out_step = walk.out[walk.dims - 1];
+        const bool row_steps = step % inner == 0;  // e.g. a (N, C) mask on channels_last input
+        const int64_t row_step = row_steps ? step / inner : 0;
         for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
           const scalar_t* xs = src + r.in + first * in_step;
           scalar_t* ys = dst + r.out + first * out_step;
@@ -800,6 +802,15 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
           } else {
             const int64_t start = r.logical + first * step;
             const int64_t first_row = start / inner;
+            if (row_step == 1 && in_step == 1 && out_step == 1) {
+              // consecutive rows (spatial dropout on channels_last): a select the loop vectorises
+              const bool* rows = kept + first_row;
+              for (int64_t j = 0; j < count; ++j) {
+                const math value = E::load(xs + j) * factor;
+                E::store(ys + j, rows[j] ? value : math(0));
+              }
+              return;
+            }
             if (first_row == (start + (count - 1) * step) / inner) {  // one row: scale or zero
               if (kept[first_row] && in_step == 1 && out_step == 1) {  // channels_last rows
                 scale_run<scalar_t>(xs, ys, count, factor);
@@ -809,17 +820,6 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
                 }
               } else {
                 for (int64_t j = 0; j < count; ++j) ys[j * out_step] = scalar_t(0);
-              }
-              return;
-            }
-            const bool row_steps = step % inner == 0;  // a channels_last (N, C) mask
-            const int64_t row_step = row_steps ? step / inner : 0;
-            if (row_step == 1 && in_step == 1 && out_step == 1) {
-              // consecutive rows (spatial dropout on channels_last): a select the loop vectorises
-              const bool* rows = kept + first_row;
-              for (int64_t j = 0; j < count; ++j) {
-                const math value = E::load(xs + j) * factor;
-                E::store(ys + j, rows[j] ? value : math(0));
               }
               return;
             }

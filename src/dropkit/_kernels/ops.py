@@ -56,6 +56,8 @@ def finish(x: Tensor, out: Tensor) -> Tensor:
     That is ``x``'s own layout for dense inputs (channels_last stays channels_last, a transposed
     tensor stays transposed), as torch's dropout does, and contiguous otherwise.
     """
+    if x.is_contiguous() and out.is_contiguous() and not out._is_view():  # the common case
+        return out
     expected = torch.empty_like(x, device="meta")
     if not _same_layout(expected, out):
         return torch.empty_like(x).copy_(out)

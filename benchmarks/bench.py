@@ -38,6 +38,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 SHAPES = {  # (N, C, H, W): every op reads 4-D input so that every layout applies
     "1K": (2, 8, 8, 8),
     "16K": (4, 16, 16, 16),
+    "64K": (4, 16, 32, 32),
     "256K": (8, 32, 32, 32),
     "1M": (16, 64, 32, 32),
     "4M": (16, 64, 64, 64),

@@ -208,6 +208,44 @@ def timings(device: torch.device) -> None:
     print("peak memory", memory, flush=True)
 
 
+def compiled_triton(device: torch.device) -> None:
+    """``torch.compile(fullgraph=True)`` of the Triton path, against eager.
+
+    On CUDA the operators are traced into their Triton kernels (``torch.library.wrap_triton``),
+    so inductor's code should launch them by name; the compiled step must give eager's masks for
+    the same seed. Records whether it does, whether the kernel is launched by name, and the
+    forward+backward ms of both (facts for the record; the tests hold the correctness).
+    """
+    from torch._inductor.utils import run_and_get_code
+
+    rows = size(256, 16)
+    x = torch.randn(rows, size(1 << 16, 256), device=device)
+    grad = torch.randn_like(x)
+    cases = {
+        "dropout": (lambda t: dk.functional.dropout(t, 0.3), "_dropout_kernel"),
+        "drop_path": (lambda t: dk.functional.drop_path(t, 0.2), "_mask_kernel"),
+    }
+    for name, (function, kernel) in cases.items():
+        compiled = torch.compile(function, fullgraph=True)
+        torch.manual_seed(0)
+        eager = function(x)
+        torch.manual_seed(0)
+        traced, codes = run_and_get_code(compiled, x)
+        row: dict[str, object] = {"equals eager": torch.equal(traced, eager)}
+        if device.type == "cuda":
+            row[f"launches {kernel}"] = any(kernel in code for code in codes)
+        for label, step_function in (("eager", function), ("compiled", compiled)):
+
+            def step(step_function: Callable = step_function) -> None:
+                leaf = x.detach().requires_grad_()
+                step_function(leaf).backward(grad)
+
+            row[label] = round(cuda_time(step), 3)
+            row[label + " GPU only"] = round(cuda_time(step, busy=True), 3)
+        results[f"compiled {name} fwd+bwd ms, float32 {x.numel()}"] = row
+        print(f"compiled {name}", row, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -235,6 +273,7 @@ def main() -> int:
     print(results, flush=True)
     try:
         timings(device)
+        compiled_triton(device)
     finally:
         with open(args.out, "w") as handle:
             json.dump(results, handle, indent=2)

@@ -50,6 +50,8 @@ def real_number(value: Any, name: str, expected: str) -> float:
 
 def check_probability(value: float, name: str = "p") -> float:
     """Return ``value`` as a float if it lies in [0, 1], else raise naming ``name``."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the common case, checked fast
+        return value
     value = real_number(value, name, "a float in [0, 1]")
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
@@ -150,6 +152,10 @@ def normalize_dims(
     dims: int | Iterable[int], ndim: int, name: str = "broadcast_dims"
 ) -> tuple[int, ...]:
     """Turn an int or iterable of possibly negative dims into sorted non-negative dims."""
+    if type(dims) is tuple and not dims:  # the common cases, checked fast
+        return ()
+    if type(dims) is range and dims.step == 1 and 0 <= dims.start <= dims.stop <= ndim:
+        return tuple(dims)
     result = []
     for dim in dims_argument(dims, name):
         if not -ndim <= dim < ndim:

@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+import torch
 from torch import Tensor
 
 NAMES = ("cpu", "triton", "reference")
@@ -94,7 +95,37 @@ def _swap(new: Settings) -> Settings:
     global _settings
     with _lock:
         old, _settings = _settings, new
+        push_policy()
     return old
+
+
+#: How the compiled CPU kernels read the settings (``dropkit::set_policy``'s modes).
+_NEVER, _ALWAYS, _AUTO = 0, 1, 2
+
+
+def push_policy(available: bool | None = None) -> None:
+    """Hand the settings for CPU tensors to the compiled kernels, when they are loaded.
+
+    Their operator entry points run without Python: they take the compiled kernel when this
+    policy says so and otherwise call the Python implementation, which reads the settings.
+    ``available`` says whether the kernels may be used (default: what the build reported).
+    """
+    if not hasattr(torch.ops.dropkit, "set_policy"):
+        return
+    if available is None:
+        from dropkit._kernels.build import cpu_kernels_available
+
+        available = cpu_kernels_available()
+    current = _settings
+    if not available:
+        mode = _NEVER
+    elif current.forced == "cpu":
+        mode = _ALWAYS
+    elif current.forced is None and "cpu" in current.allowed:
+        mode = _AUTO
+    else:
+        mode = _NEVER
+    torch.ops.dropkit.set_policy(mode, current.min_elements)
 
 
 def use(name: str | None) -> None:

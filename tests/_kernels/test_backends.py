@@ -60,11 +60,13 @@ def test_bad_arguments_are_refused_with_the_value():
 
 
 def test_forcing_a_backend_that_cannot_run_raises(monkeypatch):
-    monkeypatch.setitem(build._state, "cpu", False)  # as on a machine without a compiler
-    with dk.backends.force("cpu"), pytest.raises(RuntimeError, match="'cpu' backend is forced"):
-        dk.functional.dropout(torch.ones(100), 0.5)
-    with dk.backends.forbid("triton"):  # not forced: falls back to the reference path
-        assert dk.backends.selected(torch.ones(100)) == "reference"
+    with monkeypatch.context() as patch:
+        patch.setitem(build._state, "cpu", False)  # as on a machine without a compiler
+        with dk.backends.force("cpu"), pytest.raises(RuntimeError, match="'cpu' backend is forced"):
+            dk.functional.dropout(torch.ones(100), 0.5)
+        with dk.backends.forbid("triton"):  # not forced: falls back to the reference path
+            assert dk.backends.selected(torch.ones(100)) == "reference"
+    dk.backends.push_policy()  # the compiled kernels' view of the settings, as before
 
 
 def test_environment_sets_the_defaults_once_at_import():
@@ -100,3 +102,38 @@ def test_triton_is_looked_up_once(monkeypatch):
         assert lookups == ["triton"]
     finally:
         dk.backends.triton_installed.cache_clear()
+
+
+@pytest.mark.skipif(not build.cpu_kernels_available(), reason="no C++ compiler")
+def test_eager_cpu_calls_stay_in_cpp_unless_the_settings_send_them_to_python(monkeypatch):
+    reached: list[tuple[int, ...]] = []
+    selected = dk.backends.selected
+
+    def recording(x: torch.Tensor) -> str:
+        reached.append(tuple(x.shape))
+        return selected(x)
+
+    monkeypatch.setattr(dk.backends, "selected", recording)  # what the Python implementation asks
+    x = torch.randn(4, 8, 16, 16, requires_grad=True)
+    functions = [
+        lambda t: dk.functional.dropout(t, 0.3),
+        lambda t: dk.functional.drop_path(t, 0.3),
+        lambda t: dk.functional.spatial_dropout(t, 0.3),
+        lambda t: dk.functional.drop_block(t, 0.2, 3),
+        lambda t: dk.functional.drop_block(t, 0.9, 15, shared_channels=True),  # dense seeds
+    ]
+    for function in functions:
+        function(x).sum().backward()
+    assert reached == []  # neither forward nor backward entered the Python implementation
+    for settings in (
+        dk.backends.force("reference"),
+        dk.backends.forbid("cpu"),
+        dk.backends.min_elements(10**6),
+    ):
+        with settings:
+            for function in functions:
+                function(x).sum().backward()
+        assert len(reached) >= 2 * len(functions), settings  # forward and backward, each op
+        reached.clear()
+    functions[0](x).sum().backward()  # the settings restored: C++ again
+    assert reached == []

@@ -65,8 +65,9 @@ def test_neighbours_independent(backend):
         lambda x, g: dk.functional.spatial_dropout(x, 0.4, generator=g),
         lambda x, g: dk.functional.drop_block(x, 0.15, 3, generator=g),
         lambda x, g: dk.functional.drop_block(x, 0.15, 3, shared_channels=True, generator=g),
+        lambda x, g: dk.functional.drop_block(x, 0.5, 20, generator=g),  # dense block seeds
     ],
-    ids=["dropout", "drop_path", "spatial", "drop_block", "drop_block_shared"],
+    ids=["dropout", "drop_path", "spatial", "drop_block", "drop_block_shared", "drop_block_dense"],
 )
 def test_kernel_and_reference_agree_bit_for_bit(function, dtype):
     x = torch.randn(8, 16, 24, 24, dtype=dtype)
@@ -141,6 +142,8 @@ def op_samples():
     return [
         (ops.dropout_op, (x, 0.3, seed)),
         (ops.dropout_op, (x.to(torch.float32).detach(), 0.7, seed)),
+        (ops.broadcast_dropout_op, (x, 0.3, seed, [4, 1, 1, 1])),
+        (ops.broadcast_dropout_op, (x, 0.3, seed, [1, 3, 1, 6])),  # not over leading dims
         (ops.mask_scale_op, (x, keep, 2.0)),
         (ops.mask_scale_op, (x, torch.rand(4, 3, 1, 1) > 0.5, 1.25)),
         (ops.drop_block_op, (x, 0.05, [3, 3], False, seed)),
@@ -149,7 +152,7 @@ def op_samples():
     ]
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(9))
 def test_opcheck(backend, index):
     op, args = op_samples()[index]
     torch.library.opcheck(op, args)
@@ -204,9 +207,10 @@ def test_element_dropout_keeps_only_the_seed(backend):
     assert saved_bytes(lambda t: F.dropout(t, 0.5), x) >= N  # torch keeps a full mask
 
 
-def test_broadcast_mask_keeps_one_bool_per_mask_element(backend):
+def test_broadcast_mask_keeps_only_the_seed(backend):
     x = torch.randn(64, 1024, requires_grad=True)
-    assert saved_bytes(lambda t: dk.functional.drop_path(t, 0.3), x) == 64
+    assert saved_bytes(lambda t: dk.functional.drop_path(t, 0.3), x) == 8
+    assert saved_bytes(lambda t: dk.functional.spatial_dropout(t, 0.3), x.view(8, 8, 32, 32)) == 8
 
 
 def test_pytorch_dropout_assertions(backend):
@@ -228,3 +232,15 @@ def test_pytorch_dropout_assertions(backend):
     assert not zeros.any() and not x.grad.any()
     # empty input
     assert dk.functional.dropout(torch.empty(0, 3), 0.5).shape == (0, 3)
+
+
+@pytest.mark.parametrize("index", [0, 2, 6])  # dropout, broadcast_dropout, drop_block
+def test_forward_ad_on_the_operator_itself_applies_it_to_the_tangent(backend, index):
+    import torch.autograd.forward_ad as forward_ad
+
+    op, (x, *rest) = op_samples()[index]
+    tangent = torch.randn_like(x)
+    with forward_ad.dual_level():
+        primal, out_tangent = forward_ad.unpack_dual(op(forward_ad.make_dual(x, tangent), *rest))
+    assert torch.equal(primal, op(x.detach(), *rest))
+    assert torch.equal(out_tangent, op(tangent, *rest))

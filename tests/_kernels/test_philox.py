@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from dropkit._kernels import build, philox
-from dropkit._kernels.bitpack import unpack_bits
 from dropkit._kernels.philox import keep_mask, philox_4x32_10, random_words, threshold
 
 needs_kernel = pytest.mark.skipif(
@@ -114,16 +113,20 @@ SEEDS = [0, 1, -5, 126920237933305286, 2**63 - 1]
 @needs_kernel
 @pytest.mark.parametrize("n", SIZES)
 def test_kernel_mask_bit_for_bit(n):
+    """The kernel's dropout of ones keeps exactly the definition's mask, in every dtype, also
+    on a strided input, and its boolean mask is that mask too."""
     from dropkit._kernels import cpu
 
-    x = torch.ones(n, dtype=torch.float64)
     for seed in SEEDS:
         for offset in (0, 3, -1):
             keep = keep_mask((n,), 0.3, seed, offset)
-            out, packed = cpu.dropout_with_mask_bits(x, 0.3, seed, offset)
-            assert torch.equal(out != 0, keep), (seed, offset)
-            assert torch.equal(unpack_bits(packed, (n,)), keep), (seed, offset)
-            assert packed.numel() == 8 * math.ceil(n / 64)
+            assert torch.equal(cpu.keep_mask((n,), 0.3, seed, offset), keep), (seed, offset)
+            for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+                ones = torch.ones(n, dtype=dtype)
+                strided = torch.ones(2 * n, dtype=dtype)[::2]
+                for x in (ones, strided):
+                    out = cpu.dropout_with_seed(x, 0.3, seed, offset)
+                    assert torch.equal(out != 0, keep), (seed, offset, dtype, x.stride())
 
 
 @needs_kernel

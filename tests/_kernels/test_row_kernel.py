@@ -38,10 +38,13 @@ def test_kernel_refuses_a_mask_that_splits_rows(cpu):
         cpu.row_dropout(torch.ones(10), torch.ones(2), 1.0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("mask_shape", [(4, 1, 1, 1), (4, 6, 1, 1)])
-def test_every_layout_gives_the_same_values_in_its_own_format(cpu, mask_shape):
-    x = torch.randn(4, 6, 9, 11)
+def test_every_layout_gives_the_same_values_in_its_own_format(cpu, mask_shape, dtype):
+    x = torch.randn(4, 6, 9, 11).to(dtype)
+    x[0, 0, 0, 0] = float("inf")  # in a dropped row: an exact zero in every layout
     keep = torch.rand(mask_shape, generator=torch.Generator().manual_seed(2)) < 0.5
+    keep.view(-1)[0] = False
     expected = apply_keep_mask(x, keep, 2.0)
     for name, y in (
         ("channels_last", x.contiguous(memory_format=torch.channels_last)),

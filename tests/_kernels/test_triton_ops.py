@@ -38,6 +38,20 @@ for name, function in functions.items():
         y.sum().backward()
         assert torch.equal(x.grad == 0, y.detach() == 0)
         x.grad = None
+# the launches through torch.library.wrap_triton (what tracing records) compute the same
+from dropkit._kernels import ops
+seed, keep = torch.tensor(11), torch.rand(2, 3, 1, 1, generator=torch.Generator()) > 0.5
+with dk.backends.force("triton"):
+    plain = x.detach()
+    assert torch.equal(ops._dropout_triton(plain, 0.3, seed, traced=True),
+                       torch.ops.dropkit.dropout(plain, 0.3, seed))
+    assert torch.equal(ops._mask_scale_triton(plain, keep, 2.0, traced=True),
+                       torch.ops.dropkit.mask_scale(plain, keep, 2.0))
+    assert torch.equal(ops._drop_block_triton(plain, 0.2, [3, 3], False, seed, traced=True),
+                       torch.ops.dropkit.drop_block(plain, 0.2, [3, 3], False, seed))
+    for sample in [(plain, keep, 2.0), (plain, 0.2, [3, 3], True, seed)]:
+        op = torch.ops.dropkit.mask_scale if len(sample) == 3 else torch.ops.dropkit.drop_block
+        torch.library.opcheck(op.default, sample)
 print("ok")
 """
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("csrc") / "dropout.cpp"
+SOURCES = Path(__file__).with_name("csrc")
 _lock = threading.Lock()
 _state: dict[str, bool] = {}
 
@@ -64,36 +64,50 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
-def _command(compiler: str, output: Path) -> list[str]:
+def _commands(compiler: str, output: Path) -> tuple[list[list[str]], list[str]]:
+    """One compile command per source (run side by side), then the link into ``output``."""
     from torch.utils import cpp_extension
 
     includes = [f"-I{path}" for path in cpp_extension.include_paths()]
     library = cpp_extension.library_paths()[0]
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    return [
-        compiler,
-        "-O3",
-        "-march=native",
-        "-std=c++20",
-        "-fPIC",
-        "-shared",
-        "-fopenmp",
-        f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-        *includes,
-        str(SOURCE),
-        f"-L{library}",
-        "-lc10",
-        "-ltorch_cpu",
-        f"-Wl,-rpath,{library}",
-        "-o",
-        str(output),
+    flags = ["-O3", "-march=native", "-std=c++20", "-fPIC", "-fopenmp"]
+    sources = sorted(SOURCES.glob("*.cpp"))
+    objects = [output.with_name(f"{source.stem}.o") for source in sources]
+    define = f"-D_GLIBCXX_USE_CXX11_ABI={abi}"
+    compiles = [
+        [compiler, *flags, define, *includes, "-c", str(source), "-o", str(obj)]
+        for source, obj in zip(sources, objects, strict=True)
     ]
+    link = [compiler, "-shared", "-fopenmp", *(str(obj) for obj in objects), f"-L{library}"]
+    link += ["-lc10", "-ltorch_cpu", f"-Wl,-rpath,{library}", "-o", str(output)]
+    return compiles, link
+
+
+def _run_build(compiler: str, output: Path) -> None:
+    """Compile the sources in parallel and link them; BuildError with the first error."""
+    compiles, link = _commands(compiler, output)
+    running = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command in compiles
+    ]
+    errors = [(process.communicate()[1], process.returncode) for process in running]
+    for stderr, code in errors:
+        if code != 0:
+            raise BuildError(f"{compiler} failed: {_first_error(stderr)}")
+    result = subprocess.run(link, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(f"{compiler} failed: {_first_error(result.stderr)}")
 
 
 def library_path(compiler: str) -> Path:
-    """The cache file for this source, torch version, compiler and CPU."""
+    """The cache file for these sources, torch version, compiler and CPU."""
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), compiler.encode()):
+    for path in sorted(SOURCES.iterdir()):
+        if path.suffix in (".cpp", ".h"):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    for part in (torch.__version__.encode(), compiler.encode()):
         digest.update(part)
     digest.update(_cpu_signature().encode())
     digest.update(sys.version.encode())
@@ -148,7 +162,7 @@ def _build(compiler: str, target: Path) -> None:
         if verified(target):
             return
         print(
-            "dropkit: compiling the CPU dropout kernel (first use only; up to a minute) "
+            "dropkit: compiling the CPU dropout kernels (first use only; about a minute) "
             f"into {target}",
             file=sys.stderr,
             flush=True,
@@ -156,18 +170,14 @@ def _build(compiler: str, target: Path) -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
             partial = Path(scratch) / target.name
-            result = subprocess.run(
-                _command(compiler, partial), capture_output=True, text=True, check=False
-            )
-            if result.returncode != 0:
-                raise BuildError(f"{compiler} failed: {_first_error(result.stderr)}")
+            _run_build(compiler, partial)
             digest = _digest(partial)
             os.replace(partial, target)
             record = Path(scratch) / "checksum"
             record.write_text(digest + "\n", encoding="ascii")
             os.replace(record, checksum_path(target))
         print(
-            f"dropkit: CPU dropout kernel ready (built in {time.perf_counter() - started:.1f} s)",
+            f"dropkit: CPU dropout kernels ready (built in {time.perf_counter() - started:.1f} s)",
             file=sys.stderr,
             flush=True,
         )
@@ -184,7 +194,8 @@ def cpu_kernels_available() -> bool:
 
 
 def _load() -> bool:
-    if hasattr(torch.ops.dropkit, "row_dropout"):  # the newest op: this source is loaded
+    if hasattr(torch.ops.dropkit, "set_policy"):  # the newest op: these sources are loaded
+        _push_policy()
         return True
     compiler = find_compiler()
     if compiler is None or sys.platform == "win32":
@@ -203,4 +214,11 @@ def _load() -> bool:
             stacklevel=3,
         )
         return False
+    _push_policy()
     return True
+
+
+def _push_policy() -> None:
+    from dropkit import backends
+
+    backends.push_policy(available=True)

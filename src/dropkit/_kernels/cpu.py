@@ -26,21 +26,24 @@ def dropout_with_seed(x: Tensor, p: float, seed: int, offset: int = 0) -> Tensor
         seed: the 64-bit Philox key (any int64; negative values are read as two's complement).
         offset: the stream; different offsets give unrelated masks.
     """
-    out, _ = torch.ops.dropkit.dropout_fused(x, p, seed, False, offset)
-    return out
+    return torch.ops.dropkit.dropout_fused(x, p, seed, offset)
 
 
-def dropout_with_mask_bits(
-    x: Tensor, p: float, seed: int, offset: int = 0
-) -> tuple[Tensor, Tensor]:
-    """:func:`dropout_with_seed`'s output and its keep mask bit-packed as uint8.
+def keep_mask(shape: Sequence[int], p: float, seed: int, offset: int = 0) -> Tensor:
+    """The boolean keep mask of ``shape`` for ``(seed, offset)`` on CPU: what
+    :func:`dropout_with_seed` keeps, and :func:`dropkit._kernels.philox.keep_mask` bit for bit."""
+    return torch.ops.dropkit.keep_mask_fused(seed, list(shape), p, offset)
 
-    Bit ``j`` of byte ``b`` is element ``8 * b + j`` of the logical (row-major) index, the layout
-    of :func:`dropkit._kernels.bitpack.pack_bits`; the bytes cover ``ceil(numel / 64)`` words of
-    64 bits, with unused bits zero.
+
+def drop_block(x: Tensor, gamma: float, blocks: Sequence[int], shared: bool, seed: int) -> Tensor:
+    """DropBlock of ``(N, C, *spatial)`` ``x`` with block seed rate ``gamma`` and ``seed``.
+
+    The block seeds are drawn as :func:`dropkit._kernels.sparse_block.drop_block_with_seed`
+    draws them on CPU (bit for bit): by geometric gaps when ``gamma * block area <= 1``, else
+    from the dense keep mask; then :func:`block_kept` gives the scale and :func:`block_drop`
+    the output.
     """
-    out, words = torch.ops.dropkit.dropout_fused(x, p, seed, True, offset)
-    return out, words.view(torch.uint8)
+    return torch.ops.dropkit.drop_block_fused(x, gamma, list(blocks), shared, seed)
 
 
 def row_dropout(x: Tensor, keep: Tensor, scale: float) -> Tensor:

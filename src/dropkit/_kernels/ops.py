@@ -1,12 +1,15 @@
 """dropkit's fast paths as registered PyTorch operators (``torch.ops.dropkit.*``).
 
-Three operators, each linear in its first argument ``x`` for fixed other arguments:
+Four operators, each linear in its first argument ``x`` for fixed other arguments, and the keep
+mask ``dropkit::keep_mask``:
 
 - ``dropkit::dropout(Tensor x, float p, Tensor seed)``: element-wise inverted dropout with the
   mask of :func:`dropkit._kernels.philox.keep_mask` for ``seed``.
+- ``dropkit::broadcast_dropout(Tensor x, float p, Tensor seed, int[] mask_shape)``: inverted
+  dropout with the keep mask of ``mask_shape`` for ``seed``, broadcast against ``x`` (drop_path,
+  spatial dropout, ``broadcast_dims``): ``mask_scale`` of ``keep_mask``, in one call.
 - ``dropkit::mask_scale(Tensor x, Tensor keep, float scale)``: ``x * scale`` where the boolean
-  ``keep`` (broadcast against ``x``) is True, exact zeros elsewhere (drop_path, spatial dropout,
-  ``broadcast_dims``).
+  ``keep`` (broadcast against ``x``) is True, exact zeros elsewhere.
 - ``dropkit::drop_block(Tensor x, float gamma, int[] blocks, bool shared, Tensor seed)``:
   DropBlock with the block seeds drawn from ``seed`` (:mod:`dropkit._kernels.sparse_block`).
 
@@ -14,8 +17,10 @@ Each has one implementation for every device that picks a backend at call time
 (:mod:`dropkit.backends`: the compiled CPU kernel, Triton on CUDA, or pure PyTorch, all giving
 the same result for the same seed), a fake (shape) kernel for ``torch.compile`` and
 ``torch.export``, an autograd formula whose backward applies the same op to the gradient (for
-``dropout`` and ``drop_block`` it keeps only the 8-byte seed and regenerates the mask) and a vmap
-rule. Outputs are fresh tensors laid out as ``torch.empty_like(x)`` (channels_last stays
+``dropout``, ``broadcast_dropout`` and ``drop_block`` it keeps only the 8-byte seed and
+regenerates the mask) and a vmap rule. When the compiled CPU kernels load they add C++ entry
+points for CPU tensors (``csrc/ops.cpp``), so an eager call there does not enter Python.
+Outputs are fresh tensors laid out as ``torch.empty_like(x)`` (channels_last stays
 channels_last), never views.
 
 ``torch.func`` transforms and forward-mode AD go through :class:`LinearOpFunction`, an
@@ -51,6 +56,8 @@ def finish(x: Tensor, out: Tensor) -> Tensor:
     That is ``x``'s own layout for dense inputs (channels_last stays channels_last, a transposed
     tensor stays transposed), as torch's dropout does, and contiguous otherwise.
     """
+    if x.is_contiguous() and out.is_contiguous() and not out._is_view():  # the common case
+        return out
     expected = torch.empty_like(x, device="meta")
     if not _same_layout(expected, out):
         return torch.empty_like(x).copy_(out)
@@ -79,12 +86,15 @@ def dropout_op(x: Tensor, p: float, seed: Tensor) -> Tensor:
     if backend == "cpu":
         return finish(x, cpu.dropout_with_seed(x, p, int(seed)))
     if backend == "triton" and _triton_fits(x):
-        from dropkit._kernels import triton_dropout
-
-        out = triton_dropout.apply_with_seed(x, p, seed.reshape(1).to(x.device))
-        return finish(x, out)
+        return finish(x, _dropout_triton(x, p, seed))
     keep = philox.keep_mask(x.shape, p, seed, device=x.device)
     return finish(x, apply_keep_mask(x, keep, 1.0 / (1.0 - p)))
+
+
+def _dropout_triton(x: Tensor, p: float, seed: Tensor, traced: bool = False) -> Tensor:
+    from dropkit._kernels import triton_dropout
+
+    return triton_dropout.apply_with_seed(x, p, seed.reshape(1).to(x.device), traced=traced)
 
 
 @dropout_op.register_fake
@@ -100,13 +110,10 @@ def keep_mask_op(seed: Tensor, shape: list[int], p: float, device: torch.device)
     """The boolean keep mask of ``shape`` for ``seed`` (:func:`philox.keep_mask`).
 
     On CPU the compiled kernel computes the same Philox words far faster than the pure-PyTorch
-    rounds (which cost a fixed few hundred microseconds even for a mask of a few elements): its
-    dropout of ones keeps exactly the elements the mask keeps.
+    rounds (which cost a fixed few hundred microseconds even for a mask of a few elements).
     """
-    if device.type == "cpu" and 0.0 < p < 1.0:
-        ones = torch.ones(shape)
-        if backends.selected(ones) == "cpu":
-            return cpu.dropout_with_seed(ones, p, int(seed)) != 0
+    if device.type == "cpu" and 0.0 < p < 1.0 and backends.selected(torch.empty(shape)) == "cpu":
+        return cpu.keep_mask(shape, p, int(seed))
     return philox.keep_mask(shape, p, seed, device=device)
 
 
@@ -127,7 +134,7 @@ def _keep_mask_vmap(
 
 def keep_mask(shape: Sequence[int], p: float, seed: Tensor, device: torch.device) -> Tensor:
     """The keep mask of ``shape`` for ``seed`` (one per sample under vmap's "different")."""
-    return keep_mask_op(seed, list(shape), p, device)
+    return keep_mask_op._opoverload(seed, list(shape), p, device)
 
 
 # --- dropkit::mask_scale ---------------------------------------------------------------------
@@ -149,22 +156,58 @@ def covers_leading_dims(mask_shape: Sequence[int], shape: Sequence[int]) -> bool
 @torch.library.custom_op("dropkit::mask_scale", mutates_args=())
 def mask_scale_op(x: Tensor, keep: Tensor, scale: float) -> Tensor:
     """``x * scale`` where the broadcast boolean ``keep`` is True, exact zeros elsewhere."""
+    return _mask_scale(x, keep, scale)
+
+
+def _mask_scale(x: Tensor, keep: Tensor, scale: float) -> Tensor:
     if x.numel() == 0:
         return _empty_like(x)
     backend = backends.selected(x)
     if backend == "cpu" and covers_leading_dims(keep.shape, x.shape):
         return finish(x, cpu.row_dropout(x, keep, scale))
-    if backend == "triton" and _triton_fits(x):
-        from dropkit._kernels import triton_dropout
-
-        layout = triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
-        if layout is not None:
-            return finish(x, triton_dropout.apply_mask(x, keep, scale, layout))
+    if backend == "triton" and _triton_fits(x) and _mask_layout(x, keep) is not None:
+        return finish(x, _mask_scale_triton(x, keep, scale))
     return finish(x, apply_keep_mask(x, keep, scale))
+
+
+def _mask_layout(x: Tensor, keep: Tensor) -> tuple[int, int] | None:
+    from dropkit._kernels import triton_dropout
+
+    return triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
+
+
+def _mask_scale_triton(x: Tensor, keep: Tensor, scale: float, traced: bool = False) -> Tensor:
+    from dropkit._kernels import triton_dropout
+
+    layout = _mask_layout(x, keep)
+    assert layout is not None
+    return triton_dropout.apply_mask(x, keep, scale, layout, traced=traced)
 
 
 @mask_scale_op.register_fake
 def _mask_scale_fake(x: Tensor, keep: Tensor, scale: float) -> Tensor:
+    return _empty_like(x)
+
+
+# --- dropkit::broadcast_dropout --------------------------------------------------------------
+
+
+@torch.library.custom_op("dropkit::broadcast_dropout", mutates_args=())
+def broadcast_dropout_op(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
+    """``x * keep / (1 - p)`` for the keep mask of ``mask_shape`` (broadcast against ``x``)."""
+    keep = keep_mask_op._opoverload(seed, mask_shape, p, x.device)
+    return _mask_scale(x, keep, 1.0 / (1.0 - p))
+
+
+def _broadcast_dropout_triton(
+    x: Tensor, p: float, seed: Tensor, mask_shape: list[int], traced: bool = False
+) -> Tensor:
+    keep = philox.keep_mask(mask_shape, p, seed, device=x.device)
+    return _mask_scale_triton(x, keep, 1.0 / (1.0 - p), traced)
+
+
+@broadcast_dropout_op.register_fake
+def _broadcast_dropout_fake(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
     return _empty_like(x)
 
 
@@ -179,6 +222,12 @@ def drop_block_op(x: Tensor, gamma: float, blocks: list[int], shared: bool, seed
     return finish(x, sparse_block.drop_block_with_seed(x, gamma, blocks, shared, seed))
 
 
+def _drop_block_triton(
+    x: Tensor, gamma: float, blocks: list[int], shared: bool, seed: Tensor, traced: bool = False
+) -> Tensor:
+    return sparse_block.drop_block_with_seed(x, gamma, blocks, shared, seed, traced=traced)
+
+
 @drop_block_op.register_fake
 def _drop_block_fake(
     x: Tensor, gamma: float, blocks: list[int], shared: bool, seed: Tensor
@@ -188,7 +237,7 @@ def _drop_block_fake(
 
 # --- autograd, vmap and the torch.func entry point --------------------------------------------
 
-OPS = (dropout_op, mask_scale_op, drop_block_op)
+OPS = (dropout_op, broadcast_dropout_op, mask_scale_op, drop_block_op)
 
 
 def _save(ctx: Any, rest: Sequence[Any]) -> None:
@@ -238,9 +287,58 @@ def _register_vmap(op: Any) -> None:
     op.register_vmap(rule)
 
 
+def _register_triton_decomposition(
+    op: Any, implementation: Callable[..., Tensor], applies: Callable[..., bool] = lambda *a: True
+) -> None:
+    """Under ``torch.compile``, trace ``op`` on CUDA tensors served by Triton into its kernels.
+
+    This is what ``torch.library.triton_op`` registers: AOTAutograd runs the operator under
+    ``FunctionalTensorMode``, and this rule then runs ``implementation`` (the same code as the
+    eager Triton path, launching its kernels through ``torch.library.wrap_triton``) so that the
+    graph holds the kernel launches and inductor compiles them with their neighbours. Other
+    tensors, other backends and ``torch.export`` (which keeps custom operators whole) keep the
+    operator as one opaque call. ``triton_op`` itself is not used because defining an operator
+    with it imports inductor (seconds) and logs a warning where Triton is not installed.
+    """
+    from torch._subclasses.fake_tensor import FakeTensor
+    from torch._subclasses.functional_tensor import FunctionalTensor, FunctionalTensorMode
+
+    def rule(mode: Any, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        x = args[0]
+        if x.device.type != "cuda" or kwargs:
+            return mode.__torch_dispatch__(func, types, args, kwargs)
+        from torch.export._trace import custom_triton_ops_decomposition_disabled
+
+        if (
+            not custom_triton_ops_decomposition_disabled()
+            and all(issubclass(t, (FakeTensor, FunctionalTensor)) or t is Tensor for t in types)
+            and backends.selected(x) == "triton"
+            and _triton_fits(x)
+            and applies(*args)
+        ):
+            with mode:
+                return implementation(*args, traced=True)
+        return mode.__torch_dispatch__(func, types, args, kwargs)
+
+    op.register_torch_dispatch(FunctionalTensorMode, rule)
+
+
 for _op in OPS:
     _register_autograd(_op)
     _register_vmap(_op)
+if hasattr(torch.library, "wrap_triton"):  # torch >= 2.6
+    _register_triton_decomposition(dropout_op, _dropout_triton)
+    _register_triton_decomposition(
+        mask_scale_op, _mask_scale_triton, lambda x, keep, scale: _mask_layout(x, keep) is not None
+    )
+    _register_triton_decomposition(drop_block_op, _drop_block_triton)
+    _register_triton_decomposition(
+        broadcast_dropout_op,
+        _broadcast_dropout_triton,
+        lambda x, p, seed, mask_shape: (
+            _mask_layout(x, torch.empty(mask_shape, device="meta")) is not None
+        ),
+    )
 
 
 class LinearOpFunction(torch.autograd.Function):
@@ -282,12 +380,18 @@ def call(op: Any, x: Tensor, *rest: Any) -> Tensor:
     """Call one of :data:`OPS` on ``x``, through :class:`LinearOpFunction` when transformed."""
     if _transformed():
         return LinearOpFunction.apply(op._opoverload, x, *rest)
-    return op(x, *rest)
+    return op._opoverload(x, *rest)
 
 
 def seeded_dropout(x: Tensor, p: float, seed: Tensor) -> Tensor:
     """Element-wise dropout of ``x`` with the mask of ``seed``; backward keeps only the seed."""
     return call(dropout_op, x, p, seed)
+
+
+def seeded_broadcast_dropout(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
+    """Dropout of ``x`` with the keep mask of ``mask_shape`` (broadcast) for ``seed``, in one
+    pass; backward keeps only the seed."""
+    return call(broadcast_dropout_op, x, p, seed, mask_shape)
 
 
 def masked_scale(x: Tensor, keep: Tensor, scale: float) -> Tensor:

@@ -6,8 +6,9 @@ are drawn as a Bernoulli process by geometric gaps (the same distribution, exact
 seed's block is written by index. The positions come from the Philox words of the op's seed, so
 backward keeps only that 8-byte seed and computes the same positions again.
 
-With the compiled CPU kernel (:mod:`dropkit._kernels.build`) the blocks are applied in two
-passes over the feature maps, each parallel over maps: the first counts the cells the blocks
+With the compiled CPU kernel (:mod:`dropkit._kernels.build`) the seed positions are drawn in
+C++ by the same operations, and the blocks are applied in two passes over the feature maps,
+each parallel over maps: the first counts the cells the blocks
 cover (a small per-map bitmap) to get the scale, the second writes ``x * scale`` one map at a
 time and zeroes that map's blocks while it is still in cache, so ``x`` is read once and the
 output written once. Backward does the same on the gradient. Without the kernel, the
@@ -110,26 +111,32 @@ def dropped_cells(maps_shape: Sequence[int], positions: Tensor, device: torch.de
 
 
 def drop_block_with_seed(
-    x: Tensor, gamma: float, blocks: Sequence[int], shared: bool, seed: Tensor
+    x: Tensor,
+    gamma: float,
+    blocks: Sequence[int],
+    shared: bool,
+    seed: Tensor,
+    *,
+    traced: bool = False,
 ) -> Tensor:
     """DropBlock of ``(N, C, *spatial)`` ``x``: the blocks of seeds drawn from ``seed``, scaled.
 
     The block seeds are a function of ``seed`` alone: on CPU, when they are sparse
     (``gamma * block area <= 1``), by geometric gaps from its Philox words; otherwise by
     :func:`dropkit._kernels.philox.keep_mask` over the seed grid. So backward, given the same
-    seed, rebuilds the same blocks, and the compiled kernel and the pure-PyTorch path agree.
+    seed, rebuilds the same blocks, and the compiled kernel (:func:`cpu.drop_block`, which
+    draws the seeds the same way) and the pure-PyTorch path agree. ``traced`` launches the
+    Triton kernel through ``torch.library.wrap_triton`` (while tracing).
     """
     spatial = tuple(x.shape[2:])
     valid = tuple(size - block + 1 for size, block in zip(spatial, blocks, strict=True))
     channels = 1 if shared else x.shape[1]
     maps = x.shape[0] * channels
     maps_shape = (x.shape[0], channels, *spatial)
+    if x.device.type == "cpu" and backends.selected(x) == "cpu":
+        return cpu.drop_block(x, gamma, blocks, shared, int(seed))
     if gamma * math.prod(blocks) <= 1.0 and x.device.type == "cpu":
         seeds = bernoulli_positions(maps * math.prod(valid), gamma, x.device, seed=seed)
-        if backends.selected(x) == "cpu":
-            kept = cpu.block_kept(seeds, maps, spatial, valid, blocks)
-            scale = maps * math.prod(spatial) / max(kept, 1)
-            return cpu.block_drop(x, seeds, valid, blocks, shared, scale)
         dropped = dropped_cells(
             maps_shape, block_positions(seeds, valid, spatial, blocks), x.device
         )
@@ -148,5 +155,5 @@ def drop_block_with_seed(
 
         layout = triton_dropout.mask_layout(tuple(keep.shape), tuple(x.shape))
         if layout is not None and x.numel() <= triton_dropout.MAX_ELEMENTS:
-            return triton_dropout.apply_mask(x, keep, scale_value, layout)
+            return triton_dropout.apply_mask(x, keep, scale_value, layout, traced=traced)
     return apply_keep_mask(x, keep, scale_value)

@@ -12,9 +12,14 @@ Masks shared along dims (drop_path's rows, spatial dropout's maps, DropBlock's m
 by :func:`apply_mask` in one pass: ``keep[index(i)] ? x[i] * scale : 0``, where a dropped element
 is written as zero without being read.
 
-Both kernels work on the logical (row-major) order of a contiguous copy; the output is returned
-in the input's memory format. With ``TRITON_INTERPRET=1`` set before this module is imported, the
-kernels also run on CPU tensors, which is how they are tested without a GPU.
+Both kernels work on the logical (row-major) order of a contiguous copy; the output is a fresh
+tensor in the input's memory format. With ``TRITON_INTERPRET=1`` set before this module is
+imported, the kernels also run on CPU tensors, which is how they are tested without a GPU.
+
+Called with ``traced=True`` (from the operators' decomposition under ``torch.compile``, see
+:mod:`dropkit._kernels.ops`), the kernels are launched through ``torch.library.wrap_triton``, so
+that tracing records each launch as a graph node that inductor compiles with the rest of the
+graph; eager calls launch them directly.
 """
 
 from __future__ import annotations
@@ -81,6 +86,11 @@ def _scale_argument(dtype: torch.dtype, scale: float, device: torch.device) -> t
     return None, False
 
 
+def _launcher(kernel: Any, traced: bool) -> Any:
+    """``kernel`` itself, or wrapped for tracing (``torch.library.wrap_triton``)."""
+    return torch.library.wrap_triton(kernel) if traced else kernel
+
+
 def _in_layout_of(x: Tensor, out: Tensor) -> Tensor:
     """``out`` (contiguous, ``x``'s shape) in ``x``'s memory format."""
     if x.is_contiguous():
@@ -88,7 +98,9 @@ def _in_layout_of(x: Tensor, out: Tensor) -> Tensor:
     return torch.empty_like(x).copy_(out)
 
 
-def apply_with_seed(x: Tensor, p: float, seed: Tensor, offset: int = 0) -> Tensor:
+def apply_with_seed(
+    x: Tensor, p: float, seed: Tensor, offset: int = 0, *, traced: bool = False
+) -> Tensor:
     """``x`` with the elements that ``(seed, offset)`` drops zeroed, the rest times ``1 / (1 - p)``.
 
     Args:
@@ -96,6 +108,7 @@ def apply_with_seed(x: Tensor, p: float, seed: Tensor, offset: int = 0) -> Tenso
         p: the drop probability, ``0 <= p < 1``.
         seed: a one-element int64 tensor on ``x``'s device, the 64-bit Philox key.
         offset: the stream.
+        traced: launch through ``torch.library.wrap_triton`` (while tracing).
     """
     source = x.contiguous()
     out = torch.empty_like(source)
@@ -104,7 +117,7 @@ def apply_with_seed(x: Tensor, p: float, seed: Tensor, offset: int = 0) -> Tenso
         scale = 1.0 / (1.0 - p)
         scale_tensor, from_pointer = _scale_argument(source.dtype, scale, source.device)
         stream = offset % 2**64
-        _dropout_kernel[(triton.cdiv(n, 4 * GROUPS),)](
+        _launcher(_dropout_kernel, traced)[(triton.cdiv(n, 4 * GROUPS),)](
             source,
             out,
             seed,
@@ -118,7 +131,7 @@ def apply_with_seed(x: Tensor, p: float, seed: Tensor, offset: int = 0) -> Tenso
             SCALE_FROM_POINTER=from_pointer,
             num_warps=NUM_WARPS,
         )
-    return _in_layout_of(x, out.view(x.shape))
+    return _in_layout_of(x, out)
 
 
 @triton.jit
@@ -179,7 +192,14 @@ def mask_layout(mask_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[in
     return group, inner
 
 
-def apply_mask(x: Tensor, keep: Tensor, scale: float | Tensor, layout: tuple[int, int]) -> Tensor:
+def apply_mask(
+    x: Tensor,
+    keep: Tensor,
+    scale: float | Tensor,
+    layout: tuple[int, int],
+    *,
+    traced: bool = False,
+) -> Tensor:
     """``x * scale`` where the broadcast ``keep`` is True, exact zeros elsewhere, in one pass.
 
     A tensor ``scale`` is rounded to ``x``'s dtype first, as ``x * scale`` rounds a 0-dim tensor;
@@ -206,7 +226,7 @@ def apply_mask(x: Tensor, keep: Tensor, scale: float | Tensor, layout: tuple[int
         else:
             scale_tensor, from_pointer = _scale_argument(source.dtype, scale, source.device)
             value = scale
-        _mask_kernel[((n // columns) * chunks,)](
+        _launcher(_mask_kernel, traced)[((n // columns) * chunks,)](
             source,
             keep.contiguous().view(torch.uint8),
             out,
@@ -220,4 +240,4 @@ def apply_mask(x: Tensor, keep: Tensor, scale: float | Tensor, layout: tuple[int
             SCALE_FROM_POINTER=from_pointer,
             num_warps=NUM_WARPS if block >= 2048 else 4,
         )
-    return _in_layout_of(x, out.view(x.shape))
+    return _in_layout_of(x, out)

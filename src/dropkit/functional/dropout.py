@@ -47,8 +47,7 @@ def dropout(
         ``p == 1``; otherwise a new tensor. Dropped elements are exactly 0, also where ``x`` is
         infinite. The mask is a function of one seed drawn from the generator
         (:mod:`dropkit._kernels.philox`), the same on every backend (:mod:`dropkit.backends`).
-        Backward keeps only that seed and regenerates the mask; with ``broadcast_dims`` it
-        keeps the small broadcast mask (one boolean per mask element).
+        Backward keeps only that seed and regenerates the mask, also with ``broadcast_dims``.
 
     Example:
         >>> import torch
@@ -70,5 +69,4 @@ def dropout(
     mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
     if mask_shape == list(x.shape):
         return ops.seeded_dropout(x, p, seed)
-    keep = ops.keep_mask(mask_shape, p, seed, x.device)
-    return ops.masked_scale(x, keep, 1.0 / (1.0 - p))
+    return ops.seeded_broadcast_dropout(x, p, seed, mask_shape)

@@ -12,7 +12,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <torch/library.h>
+#include "kernels.h"
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -152,19 +152,6 @@ inline void random_gather(uint32_t* words, const int64_t* index, const Stream& s
       words[b * kLanes + j] = static_cast<uint32_t>(value);
     }
   }
-}
-
-// Bit j of the result is 1 when element j is kept.
-inline uint64_t pack_block(const uint32_t* words, uint32_t threshold) {
-  alignas(64) uint8_t keep[kBlock];
-  for (int j = 0; j < kBlock; ++j) keep[j] = static_cast<uint8_t>(words[j] < threshold);
-  uint64_t bits = 0;
-  for (int b = 0; b < 8; ++b) {
-    uint64_t eight;
-    std::memcpy(&eight, keep + 8 * b, 8);
-    bits |= ((eight * 0x0102040810204080ULL) >> 56) << (8 * b);
-  }
-  return bits;
 }
 
 uint32_t keep_threshold(double p) {
@@ -454,21 +441,6 @@ void dropout_run(const T* src, T* dst, const Walk& w, const Run& r, int64_t firs
   }
 }
 
-// The keep mask as 64-bit words over the logical index (bit j of word w: element 64 w + j).
-void write_mask_words(uint64_t* bits, int64_t n, const Stream& s, uint32_t threshold) {
-  const int64_t count = (n + kBlock - 1) / kBlock;
-  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
-    alignas(64) uint32_t words[kBlock];
-    for (int64_t w = begin; w < end; ++w) {
-      random_block(words, w * kBlock, s);
-      uint64_t packed = pack_block(words, threshold);
-      const int64_t valid = std::min<int64_t>(kBlock, n - w * kBlock);
-      if (valid < kBlock) packed &= (uint64_t{1} << valid) - 1;
-      bits[w] = packed;
-    }
-  });
-}
-
 // Dropout where the memory-innermost dim is not the logical one but the next dim out is (the
 // channel dim of a channels_last tensor, a transposed matrix): tiles of kTile positions of that
 // next dim by up to kBlock of the inner dim. For each inner position the tile's kTile logical
@@ -522,30 +494,24 @@ void dropout_tiled(const T* src, T* dst, const Walk& w, const Stream& s, uint32_
   });
 }
 
-// Returns (x * mask / (1 - p), mask bits); the bits tensor is empty unless write_mask.
-std::tuple<at::Tensor, at::Tensor> dropout_fused(const at::Tensor& x, double p, int64_t seed,
-                                                 bool write_mask, int64_t offset) {
+}  // namespace
+
+namespace dropkit {
+
+at::Tensor dropout_fused(const at::Tensor& x, double p, int64_t seed, int64_t offset) {
   TORCH_CHECK(x.device().is_cpu(), "dropkit::dropout_fused expects a CPU tensor");
   TORCH_CHECK(p >= 0.0 && p < 1.0, "dropkit::dropout_fused expects 0 <= p < 1, got ", p);
-  const int64_t n = x.numel();
   at::Tensor out = at::empty_like(x);  // the input's memory format
-  at::Tensor mask = at::empty({write_mask ? (n + kBlock - 1) / kBlock : 0},
-                              x.options().dtype(at::kLong));
+  if (x.numel() == 0) return out;
   const uint32_t threshold = keep_threshold(p);
   const Stream stream = make_stream(seed, offset);
-  const double scale = 1.0 / (1.0 - p);
-  if (write_mask) {
-    write_mask_words(reinterpret_cast<uint64_t*>(mask.mutable_data_ptr<int64_t>()), n, stream,
-                     threshold);
-  }
-  if (n == 0) return std::make_tuple(out, mask);
   const Walk walk = make_walk(x, out);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_dropout_fused", [&] {
         using math = typename Element<scalar_t>::math;
         const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
-        const math factor = static_cast<math>(scale);
+        const math factor = static_cast<math>(1.0 / (1.0 - p));
         if (tiles_apply(walk)) {
           dropout_tiled<scalar_t>(src, dst, walk, stream, threshold, factor);
           return;
@@ -554,13 +520,49 @@ std::tuple<at::Tensor, at::Tensor> dropout_fused(const at::Tensor& x, double p, 
           dropout_run<scalar_t>(src, dst, walk, r, first, count, stream, threshold, factor);
         });
       });
-  return std::make_tuple(out, mask);
+  return out;
+}
+
+at::Tensor keep_mask_fused(int64_t seed, at::IntArrayRef shape, double p, int64_t offset) {
+  TORCH_CHECK(p >= 0.0 && p <= 1.0, "dropkit::keep_mask_fused expects 0 <= p <= 1, got ", p);
+  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kBool));
+  const int64_t n = out.numel();
+  const uint32_t threshold = keep_threshold(p);
+  const Stream stream = make_stream(seed, offset);
+  bool* keep = out.mutable_data_ptr<bool>();
+  at::parallel_for(0, (n + kBlock - 1) / kBlock, 512, [&](int64_t begin, int64_t end) {
+    alignas(64) uint32_t words[kBlock];
+    for (int64_t block = begin; block < end; ++block) {
+      random_block(words, block * kBlock, stream);
+      const int64_t count = std::min<int64_t>(kBlock, n - block * kBlock);
+      for (int64_t j = 0; j < count; ++j) keep[block * kBlock + j] = words[j] < threshold;
+    }
+  });
+  return out;
+}
+
+void random_words(int64_t* out, int64_t count, int64_t seed, int64_t offset) {
+  const Stream stream = make_stream(seed, offset);
+  alignas(64) uint32_t words[kBlock];
+  for (int64_t base = 0; base < count; base += kBlock) {
+    random_block(words, base, stream);
+    const int64_t valid = std::min<int64_t>(kBlock, count - base);
+    for (int64_t j = 0; j < valid; ++j) out[base + j] = words[j];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // DropBlock from sparse seeds. Feature maps are laid out as (maps, D, H, W) with missing spatial
 // dims of size 1; a seed is a flat position in (mask_maps, valid_D, valid_H, valid_W), the grid
 // where a whole block fits, and drops the block that starts at it. Seeds must be sorted.
+
+// ys[j] = xs[j] * factor for j < count (distinct buffers, so the loop vectorises).
+template <typename T>
+void scale_run(const T* __restrict__ xs, T* __restrict__ ys, int64_t count,
+               typename Element<T>::math factor) {
+  using E = Element<T>;
+  for (int64_t j = 0; j < count; ++j) E::store(ys + j, E::load(xs + j) * factor);
+}
 
 struct BlockGeometry {
   int64_t size[3];   // feature map sizes (D, H, W)
@@ -731,7 +733,7 @@ at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds_in, at::IntAr
           for (int64_t map = begin; map < end; ++map) {
             const scalar_t* xs = src + map * g.cells;
             scalar_t* ys = dst + map * g.cells;
-            for (int64_t c = 0; c < g.cells; ++c) E::store(ys + c, E::load(xs + c) * factor);
+            scale_run<scalar_t>(xs, ys, g.cells, factor);
             const int64_t mask_map = map / per_mask;
             const int64_t first = mask_map * g.seed_cells;
             const int64_t limit = first + g.seed_cells;
@@ -778,6 +780,8 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
         const int64_t step = walk.logical[walk.dims - 1];
         const int64_t in_step = walk.in[walk.dims - 1];
         const int64_t out_step = walk.out[walk.dims - 1];
+        const bool row_steps = step % inner == 0;  // e.g. a (N, C) mask on channels_last input
+        const int64_t row_step = row_steps ? step / inner : 0;
         for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
           const scalar_t* xs = src + r.in + first * in_step;
           scalar_t* ys = dst + r.out + first * out_step;
@@ -789,15 +793,38 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
               const int64_t row = index / inner;
               const int64_t stop = std::min(count, (row + 1) * inner - r.logical - first);
               if (kept[row]) {
-                for (int64_t k = j; k < stop; ++k) E::store(ys + k, E::load(xs + k) * factor);
+                scale_run<scalar_t>(xs + j, ys + j, stop - j, factor);
               } else {
                 std::fill(ys + j, ys + stop, scalar_t(0));
               }
               j = stop;
             }
           } else {
+            const int64_t start = r.logical + first * step;
+            const int64_t first_row = start / inner;
+            if (row_step == 1 && in_step == 1 && out_step == 1) {
+              // consecutive rows (spatial dropout on channels_last): a select the loop vectorises
+              const bool* rows = kept + first_row;
+              for (int64_t j = 0; j < count; ++j) {
+                const math value = E::load(xs + j) * factor;
+                E::store(ys + j, rows[j] ? value : math(0));
+              }
+              return;
+            }
+            if (first_row == (start + (count - 1) * step) / inner) {  // one row: scale or zero
+              if (kept[first_row] && in_step == 1 && out_step == 1) {  // channels_last rows
+                scale_run<scalar_t>(xs, ys, count, factor);
+              } else if (kept[first_row]) {
+                for (int64_t j = 0; j < count; ++j) {
+                  E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
+                }
+              } else {
+                for (int64_t j = 0; j < count; ++j) ys[j * out_step] = scalar_t(0);
+              }
+              return;
+            }
             for (int64_t j = 0; j < count; ++j) {
-              const int64_t row = (r.logical + (first + j) * step) / inner;
+              const int64_t row = row_steps ? first_row + j * row_step : (start + j * step) / inner;
               if (kept[row]) {
                 E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
               } else {
@@ -810,20 +837,4 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
   return out;
 }
 
-}  // namespace
-
-TORCH_LIBRARY(dropkit, m) {
-  m.def("dropout_fused(Tensor x, float p, int seed, bool write_mask, int offset=0) -> (Tensor, Tensor)");
-  m.def("block_kept(Tensor seeds, int mask_maps, int[] spatial, int[] valid, int[] blocks) -> int");
-  m.def(
-      "block_drop(Tensor x, Tensor seeds, int[] valid, int[] blocks, bool shared, float scale) "
-      "-> Tensor");
-  m.def("row_dropout(Tensor x, Tensor keep, float scale) -> Tensor");
-}
-
-TORCH_LIBRARY_IMPL(dropkit, CPU, m) {
-  m.impl("dropout_fused", &dropout_fused);
-  m.impl("block_drop", &block_drop);
-  m.impl("row_dropout", &row_dropout);
-  m.impl("block_kept", &block_kept);
-}
+}  // namespace dropkit

@@ -1,0 +1,452 @@
+// The CPU entry points of dropkit's operators: an eager call on plain CPU tensors never enters
+// Python.
+//
+// The operators dropkit::dropout, broadcast_dropout, mask_scale, drop_block and keep_mask are
+// defined from Python (dropkit/_kernels/ops.py), with a pure-PyTorch implementation, fake
+// kernels, vmap rules and a Python autograd formula, so they exist without a compiler. When this
+// library loads, it registers a kernel for each at the AutogradCPU key, which the dispatcher
+// prefers to the Autograd alias key that Python's register_autograd fills. That kernel:
+// - computes the output with the compiled kernels (dropout.cpp) when the tensors are plain CPU
+//   tensors (no tensor subclass, fake tensor, dispatch mode or functionalization below autograd)
+//   and the policy of dropkit.backends (pushed here by set_policy) picks the compiled kernel;
+// - otherwise redispatches below autograd to the Python implementation, which chooses its
+//   backend itself;
+// - in both cases records a C++ autograd node that keeps only the seed (the keep mask for
+//   mask_scale) and whose backward calls the operator again on the gradient.
+// Forward-mode AD is supported by applying the operator to the tangent.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/floor.h>
+#include <ATen/ops/log1p.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "kernels.h"
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// --- the policy of dropkit.backends for CPU tensors --------------------------------------------
+
+constexpr int64_t kNever = 0;   // the Python implementation decides (reference, Triton)
+constexpr int64_t kAlways = 1;  // the compiled kernel at every size
+constexpr int64_t kAuto = 2;    // the compiled kernel from min_elements elements on
+std::atomic<int64_t> policy_mode{kNever};
+std::atomic<int64_t> policy_min_elements{0};
+
+void set_policy(int64_t mode, int64_t min_elements) {
+  TORCH_CHECK(mode >= kNever && mode <= kAuto, "dropkit::set_policy: unknown mode ", mode);
+  TORCH_CHECK(min_elements >= 0, "dropkit::set_policy: min_elements must be >= 0");
+  policy_min_elements.store(min_elements);
+  policy_mode.store(mode);
+}
+
+// The dispatch keys below autograd (and below ADInplaceOrView, a fallthrough for these ops).
+constexpr c10::DispatchKeySet kBelowAutograd = c10::after_ADInplaceOrView_keyset;
+
+// Whether the next kernel below autograd is the plain CPU one: no Python key (tensor subclasses,
+// fake tensors, dispatch modes), no functionalization, no sparse or other backend.
+bool plain_cpu(c10::DispatchKeySet keys) {
+  return (keys & kBelowAutograd).highestPriorityTypeId() == c10::DispatchKey::CPU;
+}
+
+bool policy_allows(int64_t elements) {
+  const int64_t mode = policy_mode.load(std::memory_order_relaxed);
+  return mode == kAlways ||
+         (mode == kAuto && elements >= policy_min_elements.load(std::memory_order_relaxed));
+}
+
+// Whether the compiled kernel serves x (plain_cpu comes first: other tensors may have no data
+// or symbolic sizes).
+bool fast_tensor(c10::DispatchKeySet keys, const at::Tensor& x) {
+  const auto type = x.scalar_type();
+  return plain_cpu(keys) && x.layout() == at::kStrided && x.dim() <= 16 &&
+         (type == at::kFloat || type == at::kDouble || type == at::kHalf ||
+          type == at::kBFloat16) &&
+         policy_allows(x.numel());
+}
+
+// The int64 value of a one-element CPU seed tensor, if it is one (call only on plain tensors).
+std::optional<int64_t> seed_value(const at::Tensor& seed) {
+  if (!seed.is_cpu() || seed.scalar_type() != at::kLong || seed.numel() != 1) return std::nullopt;
+  return *seed.const_data_ptr<int64_t>();
+}
+
+std::optional<std::vector<int64_t>> concrete(c10::SymIntArrayRef sizes) {
+  std::vector<int64_t> values;
+  values.reserve(sizes.size());
+  for (const auto& size : sizes) {
+    const auto value = size.maybe_as_int();
+    if (!value) return std::nullopt;
+    values.push_back(*value);
+  }
+  return values;
+}
+
+// --- operator handles --------------------------------------------------------------------------
+
+using DropoutSignature = at::Tensor(const at::Tensor&, double, const at::Tensor&);
+using BroadcastSignature =
+    at::Tensor(const at::Tensor&, double, const at::Tensor&, c10::SymIntArrayRef);
+using MaskScaleSignature = at::Tensor(const at::Tensor&, const at::Tensor&, double);
+using DropBlockSignature =
+    at::Tensor(const at::Tensor&, double, c10::SymIntArrayRef, bool, const at::Tensor&);
+using KeepMaskSignature = at::Tensor(const at::Tensor&, c10::SymIntArrayRef, double, c10::Device);
+
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+// The operators defined from Python, looked up on first use (they exist by then).
+struct Operators {
+  c10::TypedOperatorHandle<DropoutSignature> dropout = handle<DropoutSignature>("dropkit::dropout");
+  c10::TypedOperatorHandle<BroadcastSignature> broadcast_dropout =
+      handle<BroadcastSignature>("dropkit::broadcast_dropout");
+  c10::TypedOperatorHandle<MaskScaleSignature> mask_scale =
+      handle<MaskScaleSignature>("dropkit::mask_scale");
+  c10::TypedOperatorHandle<DropBlockSignature> drop_block =
+      handle<DropBlockSignature>("dropkit::drop_block");
+  c10::TypedOperatorHandle<KeepMaskSignature> keep_mask =
+      handle<KeepMaskSignature>("dropkit::keep_mask");
+};
+
+const Operators& operators() {
+  static const Operators found;
+  return found;
+}
+
+// --- DropBlock's sparse seeds ------------------------------------------------------------------
+
+// Sorted positions in [0, count), each chosen with probability `rate`, by geometric gaps from the
+// Philox words of `seed` (stream k + 1 for the k-th batch). The same ATen operations on the same
+// sizes as dropkit._kernels.sparse_block.bernoulli_positions, so the positions are bit for bit
+// the same as the pure-PyTorch path's.
+at::Tensor bernoulli_positions(int64_t count, double rate, int64_t seed) {
+  const auto options = at::TensorOptions().dtype(at::kLong);
+  if (count == 0 || rate <= 0.0) return at::empty({0}, options);
+  if (rate >= 1.0) return at::arange(count, options);
+  const double log_miss = std::log1p(-rate);
+  const double expected = static_cast<double>(count) * rate;
+  auto draws = static_cast<int64_t>(expected + 6.0 * std::sqrt(expected) + 16);
+  std::vector<at::Tensor> chunks;
+  int64_t last = -1;
+  while (true) {
+    at::Tensor words = at::empty({draws}, options);
+    dropkit::random_words(words.mutable_data_ptr<int64_t>(), draws, seed,
+                          static_cast<int64_t>(chunks.size()) + 1);
+    at::Tensor uniform = words.to(at::kDouble).add_(0.5).mul_(std::ldexp(1.0, -32));
+    at::Tensor gaps = at::floor(at::log1p(uniform.neg()).div(log_miss));
+    gaps.clamp_(std::nullopt, c10::Scalar(count));
+    at::Tensor positions = gaps.to(at::kLong).add_(1).cumsum_(0).add_(last);
+    last = positions.const_data_ptr<int64_t>()[draws - 1];
+    chunks.push_back(positions);
+    if (last >= count) break;
+    draws = draws / 2 + 16;
+  }
+  at::Tensor positions = at::cat(chunks);
+  const int64_t* begin = positions.const_data_ptr<int64_t>();
+  const int64_t kept = std::lower_bound(begin, begin + positions.numel(), count) - begin;
+  return positions.narrow(0, 0, kept);
+}
+
+// The block seeds of a dense rate: every position of the (maps, *valid) seed grid that the Philox
+// keep mask of rate gamma drops, in order (the pure-PyTorch path max-pools that grid).
+at::Tensor dense_positions(int64_t maps, const std::vector<int64_t>& valid, double gamma,
+                           int64_t seed) {
+  std::vector<int64_t> shape{maps};
+  shape.insert(shape.end(), valid.begin(), valid.end());
+  const at::Tensor keep = dropkit::keep_mask_fused(seed, shape, gamma, 0);
+  const bool* kept = keep.const_data_ptr<bool>();
+  std::vector<int64_t> positions;
+  for (int64_t i = 0; i < keep.numel(); ++i) {
+    if (!kept[i]) positions.push_back(i);
+  }
+  at::Tensor out =
+      at::empty({static_cast<int64_t>(positions.size())}, at::TensorOptions().dtype(at::kLong));
+  std::copy(positions.begin(), positions.end(), out.mutable_data_ptr<int64_t>());
+  return out;
+}
+
+int64_t product(at::IntArrayRef sizes) {
+  int64_t total = 1;
+  for (const int64_t size : sizes) total *= size;
+  return total;
+}
+
+// DropBlock as the pure-PyTorch path computes it: block seeds by geometric gaps when they are
+// sparse (gamma * block area <= 1), else from the dense Philox grid; then the scale from the
+// cells the blocks leave, and one pass over x.
+at::Tensor drop_block_seeded(const at::Tensor& x, double gamma, at::IntArrayRef blocks,
+                             bool shared, int64_t seed) {
+  const auto spatial = x.sizes().slice(2);
+  std::vector<int64_t> valid(spatial.size());
+  for (size_t d = 0; d < spatial.size(); ++d) valid[d] = spatial[d] - blocks[d] + 1;
+  const int64_t maps = x.size(0) * (shared ? 1 : x.size(1));
+  const at::Tensor seeds =
+      gamma * static_cast<double>(product(blocks)) <= 1.0
+          ? bernoulli_positions(maps * product(valid), gamma, seed)
+          : dense_positions(maps, valid, gamma, seed);
+  const int64_t kept = dropkit::block_kept(seeds, maps, spatial, valid, blocks);
+  const double scale = static_cast<double>(maps * product(spatial)) /
+                       static_cast<double>(std::max<int64_t>(kept, 1));
+  return dropkit::block_drop(x, seeds, valid, blocks, shared, scale);
+}
+
+// Whether drop_block_seeded serves these arguments (else the Python implementation does).
+bool blocks_apply(const at::Tensor& x, double gamma, const std::vector<int64_t>& blocks) {
+  if (x.dim() < 3 || x.dim() > 5 || static_cast<int64_t>(blocks.size()) != x.dim() - 2 ||
+      x.numel() == 0 || !(gamma >= 0.0 && gamma <= 1.0)) {
+    return false;
+  }
+  for (size_t d = 0; d < blocks.size(); ++d) {
+    if (blocks[d] < 1 || blocks[d] > x.size(static_cast<int64_t>(d) + 2)) return false;
+  }
+  return true;
+}
+
+// Whether a mask of `mask` sizes varies only over leading dims of `x`: its sizes are x's first k
+// sizes, then ones.
+bool covers_leading_dims(at::IntArrayRef mask, const at::Tensor& x) {
+  if (static_cast<int64_t>(mask.size()) != x.dim()) return false;
+  int64_t k = 0;
+  while (k < x.dim() && mask[k] == x.size(k) && x.size(k) != 1) ++k;
+  for (; k < x.dim(); ++k) {
+    if (mask[k] != 1) return false;
+  }
+  return true;
+}
+
+// --- forward computations: the compiled kernel, or the Python implementation below autograd ---
+
+at::Tensor dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                           const at::Tensor& seed) {
+  if (p >= 0.0 && p < 1.0 && fast_tensor(keys, x)) {
+    if (const auto value = seed_value(seed)) return dropkit::dropout_fused(x, p, *value, 0);
+  }
+  return operators().dropout.redispatch(keys & kBelowAutograd, x, p, seed);
+}
+
+at::Tensor mask_scale_forward(c10::DispatchKeySet keys, const at::Tensor& x,
+                              const at::Tensor& keep, double scale) {
+  if (fast_tensor(keys, x) && keep.is_cpu() && keep.scalar_type() == at::kBool &&
+      x.numel() > 0 && covers_leading_dims(keep.sizes(), x)) {
+    return dropkit::row_dropout(x, keep, scale);
+  }
+  return operators().mask_scale.redispatch(keys & kBelowAutograd, x, keep, scale);
+}
+
+at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                                     const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+  if (p >= 0.0 && p < 1.0 && fast_tensor(keys, x) && x.numel() > 0) {
+    const auto sizes = concrete(mask_shape);
+    const auto value = seed_value(seed);
+    if (sizes && value && covers_leading_dims(*sizes, x)) {
+      const at::Tensor keep = dropkit::keep_mask_fused(*value, *sizes, p, 0);
+      return dropkit::row_dropout(x, keep, 1.0 / (1.0 - p));
+    }
+  }
+  return operators().broadcast_dropout.redispatch(keys & kBelowAutograd, x, p, seed,
+                                           mask_shape);
+}
+
+at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
+                              c10::SymIntArrayRef blocks, bool shared, const at::Tensor& seed) {
+  if (fast_tensor(keys, x)) {
+    const auto sizes = concrete(blocks);
+    const auto value = seed_value(seed);
+    if (sizes && value && blocks_apply(x, gamma, *sizes)) {
+      return drop_block_seeded(x, gamma, *sizes, shared, *value);
+    }
+  }
+  return operators().drop_block.redispatch(keys & kBelowAutograd, x, gamma, blocks,
+                                    shared, seed);
+}
+
+// --- autograd: the backward applies the same operator to the gradient --------------------------
+
+struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
+  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
+                            double p, const at::Tensor& seed) {
+    ctx->saved_data["p"] = p;
+    ctx->save_for_backward({seed});
+    return dropout_forward(keys, x, p, seed);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor grad;
+    if (grads[0].defined()) {
+      grad = operators().dropout.call(grads[0], ctx->saved_data["p"].toDouble(), saved[0]);
+    }
+    return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
+  }
+};
+
+struct BroadcastDropoutFunction : public torch::autograd::Function<BroadcastDropoutFunction> {
+  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
+                            double p, const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["mask_shape"] = mask_shape.vec();
+    ctx->save_for_backward({seed});
+    return broadcast_dropout_forward(keys, x, p, seed, mask_shape);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor grad;
+    if (grads[0].defined()) {
+      const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
+      grad = operators().broadcast_dropout.call(grads[0], ctx->saved_data["p"].toDouble(),
+                                                saved[0], mask_shape);
+    }
+    return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+struct MaskScaleFunction : public torch::autograd::Function<MaskScaleFunction> {
+  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
+                            const at::Tensor& keep, double scale) {
+    ctx->saved_data["scale"] = scale;
+    ctx->save_for_backward({keep});
+    return mask_scale_forward(keys, x, keep, scale);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor grad;
+    if (grads[0].defined()) {
+      grad = operators().mask_scale.call(grads[0], saved[0], ctx->saved_data["scale"].toDouble());
+    }
+    return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
+  }
+};
+
+struct DropBlockFunction : public torch::autograd::Function<DropBlockFunction> {
+  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
+                            double gamma, c10::SymIntArrayRef blocks, bool shared,
+                            const at::Tensor& seed) {
+    ctx->saved_data["gamma"] = gamma;
+    ctx->saved_data["blocks"] = blocks.vec();
+    ctx->saved_data["shared"] = shared;
+    ctx->save_for_backward({seed});
+    return drop_block_forward(keys, x, gamma, blocks, shared, seed);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor grad;
+    if (grads[0].defined()) {
+      const auto blocks = ctx->saved_data["blocks"].toSymIntVector();
+      grad = operators().drop_block.call(grads[0], ctx->saved_data["gamma"].toDouble(), blocks,
+                                  ctx->saved_data["shared"].toBool(), saved[0]);
+    }
+    return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Runs `Fn` (a Function above) on x, recording a node only when x takes part in autograd, and
+// gives the output the tangent `apply(tangent)` when x carries one (forward-mode AD).
+template <typename Fn, typename Apply, typename... Args>
+at::Tensor with_autograd(const at::Tensor& x, Apply apply, c10::DispatchKeySet keys,
+                         Args&&... args) {
+  const at::Tensor tangent = x._fw_grad(/*level=*/0);
+  if (!tangent.defined()) return Fn::apply(keys, x, std::forward<Args>(args)...);
+  at::Tensor out = Fn::apply(keys, x._fw_primal(/*level=*/0), std::forward<Args>(args)...);
+  out._set_fw_grad(apply(tangent), /*level=*/0, /*is_inplace_op=*/false);
+  return out;
+}
+
+at::Tensor dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                            const at::Tensor& seed) {
+  auto apply = [&](const at::Tensor& t) { return operators().dropout.call(t, p, seed); };
+  return with_autograd<DropoutFunction>(x, apply, keys, p, seed);
+}
+
+at::Tensor broadcast_dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                                      const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+  auto apply = [&](const at::Tensor& t) {
+    return operators().broadcast_dropout.call(t, p, seed, mask_shape);
+  };
+  return with_autograd<BroadcastDropoutFunction>(x, apply, keys, p, seed, mask_shape);
+}
+
+at::Tensor mask_scale_autograd(c10::DispatchKeySet keys, const at::Tensor& x,
+                               const at::Tensor& keep, double scale) {
+  auto apply = [&](const at::Tensor& t) { return operators().mask_scale.call(t, keep, scale); };
+  return with_autograd<MaskScaleFunction>(x, apply, keys, keep, scale);
+}
+
+at::Tensor drop_block_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
+                               c10::SymIntArrayRef blocks, bool shared, const at::Tensor& seed) {
+  auto apply = [&](const at::Tensor& t) {
+    return operators().drop_block.call(t, gamma, blocks, shared, seed);
+  };
+  return with_autograd<DropBlockFunction>(x, apply, keys, gamma, blocks, shared, seed);
+}
+
+at::Tensor keep_mask_autograd(c10::DispatchKeySet keys, const at::Tensor& seed,
+                              c10::SymIntArrayRef shape, double p, c10::Device device) {
+  if (device.is_cpu() && p > 0.0 && p < 1.0 && plain_cpu(keys)) {
+    const auto sizes = concrete(shape);
+    const auto value = seed_value(seed);
+    if (sizes && value && policy_allows(product(*sizes))) {
+      return dropkit::keep_mask_fused(*value, *sizes, p, 0);
+    }
+  }
+  return operators().keep_mask.redispatch(keys & kBelowAutograd, seed, shape, p,
+                                   device);
+}
+
+// --- the internal operators the Python implementation calls --------------------------------------
+
+at::Tensor drop_block_fused(const at::Tensor& x, double gamma, at::IntArrayRef blocks,
+                            bool shared, int64_t seed) {
+  TORCH_CHECK(x.device().is_cpu(), "dropkit::drop_block_fused expects a CPU tensor");
+  TORCH_CHECK(blocks_apply(x, gamma, blocks.vec()),
+              "dropkit::drop_block_fused expects (N, C, *spatial) input, 0 <= gamma <= 1 and "
+              "blocks that fit the feature maps");
+  return drop_block_seeded(x, gamma, blocks, shared, seed);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(dropkit, m) {
+  m.def("dropout_fused(Tensor x, float p, int seed, int offset=0) -> Tensor");
+  m.def("keep_mask_fused(int seed, int[] shape, float p, int offset=0) -> Tensor",
+        &dropkit::keep_mask_fused);
+  m.def("drop_block_fused(Tensor x, float gamma, int[] blocks, bool shared, int seed) -> Tensor");
+  m.def("block_kept(Tensor seeds, int mask_maps, int[] spatial, int[] valid, int[] blocks) -> int");
+  m.def(
+      "block_drop(Tensor x, Tensor seeds, int[] valid, int[] blocks, bool shared, float scale) "
+      "-> Tensor");
+  m.def("row_dropout(Tensor x, Tensor keep, float scale) -> Tensor");
+  m.def("set_policy(int mode, int min_elements) -> ()", &set_policy);
+}
+
+TORCH_LIBRARY_IMPL(dropkit, CPU, m) {
+  m.impl("dropout_fused", &dropkit::dropout_fused);
+  m.impl("drop_block_fused", &drop_block_fused);
+  m.impl("block_drop", &dropkit::block_drop);
+  m.impl("row_dropout", &dropkit::row_dropout);
+  m.impl("block_kept", &dropkit::block_kept);
+}
+
+// The operators defined from Python (dropkit/_kernels/ops.py).
+TORCH_LIBRARY_IMPL(dropkit, AutogradCPU, m) {
+  m.impl("dropout", TORCH_FN(dropout_autograd));
+  m.impl("broadcast_dropout", TORCH_FN(broadcast_dropout_autograd));
+  m.impl("mask_scale", TORCH_FN(mask_scale_autograd));
+  m.impl("drop_block", TORCH_FN(drop_block_autograd));
+  m.impl("keep_mask", TORCH_FN(keep_mask_autograd));
+}

@@ -99,7 +99,7 @@ def test_global_generator_state_is_the_same_whichever_backend():
 def test_mask_is_philox_keep_mask_of_the_drawn_seed(backend):
     x = torch.randn(3, 1000)
     y = dk.functional.dropout(x, 0.25, generator=torch.Generator().manual_seed(9))
-    seed = philox.draw_seed(torch.Generator().manual_seed(9))
+    seed = philox.sample_seed(torch.Generator().manual_seed(9))
     assert torch.equal(y != 0, philox.keep_mask(x.shape, 0.25, seed))
 
 

@@ -91,15 +91,15 @@ def test_seed_as_tensor_and_negative_seeds():
         random_words(-1, 0)
 
 
-def test_draw_seed_draws_once_from_the_generator():
+def test_sample_seed_draws_once_from_the_generator():
     generator = torch.Generator().manual_seed(11)
-    seeds = [int(philox.draw_seed(generator)) for _ in range(2000)]
+    seeds = [int(philox.sample_seed(generator)) for _ in range(2000)]
     assert len(set(seeds)) == 2000
     negative = sum(seed < 0 for seed in seeds)  # the whole int64 range: the sign bit is random
     assert abs(negative - 1000) < 5 * math.sqrt(500)
     # exactly one randint over the int64 range: the generator moves as that draw moves it
     again, reference = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
-    assert int(philox.draw_seed(again)) == seeds[0]
+    assert int(philox.sample_seed(again)) == seeds[0]
     torch.randint(-(2**63), 2**63 - 1, (), generator=reference)
     assert torch.equal(again.get_state(), reference.get_state())
 

@@ -9,7 +9,7 @@ the same rounds and constants.
 A mask is a function of ``(seed, offset, element index)``:
 
 - key: the 64-bit ``seed`` (an int64 read as two's complement), low word ``k0``, high word ``k1``.
-  :func:`draw_seed` draws it from a torch generator, one ``torch.randint`` of 64 bits per mask.
+  :func:`sample_seed` draws it from a torch generator, one ``torch.randint`` of 64 bits per mask.
 - element ``i`` is the logical row-major index into the tensor, whatever its memory layout.
 - counter of element ``i``: ``(g mod 2**32, g >> 32, offset mod 2**32, offset >> 32 mod 2**32)``
   with ``g = i // 4``; element ``i`` takes word ``i % 4`` of that counter's output. With
@@ -205,7 +205,7 @@ def _fill(
         out[first:last] = convert(words[: last - first])
 
 
-def draw_seed(
+def sample_seed(
     generator: torch.Generator | None = None, device: torch.device | str | None = None
 ) -> Tensor:
     """One 64-bit seed from a torch generator: a 0-dim int64 tensor on ``device``.
@@ -215,8 +215,8 @@ def draw_seed(
     kernel then computes the mask.
 
     Example:
-        >>> first = draw_seed(torch.Generator().manual_seed(0))
-        >>> bool(first == draw_seed(torch.Generator().manual_seed(0)))
+        >>> first = sample_seed(torch.Generator().manual_seed(0))
+        >>> bool(first == sample_seed(torch.Generator().manual_seed(0)))
         True
     """
     return torch.randint(

@@ -1,6 +1,6 @@
 """The one draw every random op takes from a torch generator, replayed under checkpointing.
 
-Every dropkit op draws one int64 seed (:func:`dropkit._kernels.philox.draw_seed`) from the torch
+Every dropkit op draws one int64 seed (:func:`dropkit._kernels.philox.sample_seed`) from the torch
 generator and computes its mask from ``(seed, offset, index)``, so the amount drawn never depends
 on the backend.
 
@@ -29,13 +29,17 @@ _RECORD = "_dropkit_seeds"
 
 
 def draw_seed(device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-    """A 0-dim int64 seed on ``device`` drawn from ``generator`` (the global one when None)."""
+    """A 0-dim int64 seed on ``device`` drawn from ``generator`` (the global one when None).
+
+    The one function the ops call for their randomness: :func:`philox.sample_seed` is the draw
+    itself, this adds the checkpoint record and replay for explicit generators.
+    """
     if generator is None:
-        return philox.draw_seed(None, device)
+        return philox.sample_seed(None, device)
     region = _checkpoint_region()
     if region is not None and region[1] == "recompute":
         return _replay(region[0])
-    seed = philox.draw_seed(generator, device)
+    seed = philox.sample_seed(generator, device)
     if region is not None:
         record: list[Tensor] = getattr(region[0], _RECORD, None) or []
         record.append(seed)

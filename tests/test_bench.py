@@ -98,7 +98,7 @@ def test_torchvision_files_load_from_a_wheel_without_importing_the_package(tmp_p
 def test_dropkit_bench_forwards_to_the_script(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--sizes", "nope"]) == 2  # the script's own usage error
     assert capsys.readouterr().err.strip() == (
-        "dropkit bench: error: --sizes: unknown ['nope']; choose from 1K, 16K, 256K, 1M, 4M, "
+        "dropkit bench: error: --sizes: unknown ['nope']; choose from 1K, 16K, 64K, 256K, 1M, 4M, "
         "16M, 64M (see 'dropkit bench --help')"
     )
     arguments = "--ops drop_path --sizes 16K --dtypes bfloat16 --layouts contiguous --rounds 1"

@@ -231,11 +231,6 @@ def test_continue_on_error_must_be_a_flag(tmp_path):
     assert not (tmp_path / "f.db").exists()
 
 
-def test_a_storage_of_the_wrong_type_is_a_type_error_naming_it():
-    with pytest.raises(TypeError, match=r"storage must be a URL, a file path, .* got 3$"):
-        dk.tune(lambda rates: 0.0, {"a": (0, 1)}, storage=3)
-
-
 def test_continue_on_error_gives_up_after_ten_failures_in_a_row(tmp_path):
     calls = []
 
@@ -299,5 +294,5 @@ def test_an_optuna_storage_object_is_used_as_given():
     memory = optuna.storages.InMemoryStorage()
     result = dk.tune(square, {"a": (0, 1)}, storage=memory, study_name="m", n_trials=2)
     assert result.finished == 2 and len(memory.get_all_studies()) == 1
-    with pytest.raises(ValueError, match="storage must be a URL, a file path, an optuna storage"):
+    with pytest.raises(TypeError, match=r"storage must be a URL, a file path, .* got 3\.5$"):
         dk.tune(square, {"a": (0, 1)}, storage=3.5, n_trials=1)

@@ -45,6 +45,20 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+__all__ = [
+    "NAMES",
+    "Settings",
+    "forbid",
+    "force",
+    "min_elements",
+    "selected",
+    "set_allowed",
+    "set_min_elements",
+    "settings",
+    "triton_installed",
+    "use",
+]
+
 NAMES = ("cpu", "triton", "reference")
 
 _OFF = ("0", "false", "no", "off")

@@ -248,3 +248,27 @@ def test_the_entry_pattern_reads_aliases_and_refuses_other_shapes() -> None:
     assert QUALIFIED.findall(match.group(1)) == ["dropkit.Dropout", "dropkit.nn.Dropout"]
     assert ENTRY.match("- `dropkit.Dropout` element-wise dropout.") is None
     assert ENTRY.match("- `dropkit.Dropout`:") is None
+
+
+# --- Literal type aliases name exactly the values the functions accept -----------------------
+
+
+def test_literal_aliases_are_the_values_the_checks_accept() -> None:
+    from dropkit.advisor.diagnosis import MODES, REGIMES
+    from dropkit.model.setting import KNOWN_KINDS
+
+    assert typing.get_args(dropkit.advisor.Regime) == REGIMES
+    assert typing.get_args(dropkit.advisor.MetricMode) == MODES
+    assert typing.get_args(dropkit.model.SiteKind) == KNOWN_KINDS
+    history = {"train_loss": [1.0, 0.9, 0.8], "val_loss": [1.1, 1.0, 0.95]}
+    options = ", ".join(repr(mode) for mode in MODES)
+    with pytest.raises(ValueError, match=f"mode must be one of {options}, got 'lower'"):
+        dropkit.diagnose(history, mode="lower")  # type: ignore[arg-type]
+    verdict = dropkit.diagnose(history)
+    assert verdict.regime in typing.get_args(dropkit.advisor.Regime)
+    assert verdict.mode in typing.get_args(dropkit.advisor.MetricMode)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.1))
+    for kind in typing.get_args(dropkit.model.SiteKind):  # every known kind is accepted
+        dropkit.set_dropout(model, 0.2, kinds=[kind])  # raises only for an unknown kind
+    with pytest.raises(ValueError, match="kinds"):
+        dropkit.set_dropout(model, 0.2, kinds=["elementwise"])

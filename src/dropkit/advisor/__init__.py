@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropkit.advisor.diagnosis import REGIMES, Diagnosis, Thresholds, diagnose
+from dropkit.advisor.diagnosis import REGIMES, Diagnosis, MetricMode, Regime, Thresholds, diagnose
 from dropkit.advisor.history import History, HistoryError
 from dropkit.advisor.logfiles import load_history
 from dropkit.advisor.tuning import TuneResult, tune
@@ -25,6 +25,8 @@ __all__ = [
     "Diagnosis",
     "History",
     "HistoryError",
+    "MetricMode",
+    "Regime",
     "Thresholds",
     "TuneResult",
     "diagnose",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 from dropkit._validation import check_choice, check_non_negative, check_positive_int
 from dropkit._validation import check_probability as _check_probability
@@ -23,7 +23,8 @@ from dropkit.advisor.metrics import BOUNDED, default_metric, direction, metric_n
 from dropkit.advisor.trends import MIN_NOISE_EPOCHS, noise_of, recent_noise, trend
 from dropkit.results import Result
 
-REGIMES = (
+#: A verdict of :func:`diagnose` (a ``Literal`` type).
+Regime = Literal[
     "overfitting",
     "underfitting",
     "sweet_spot",
@@ -31,8 +32,11 @@ REGIMES = (
     "insufficient_data",
     "diverged",
     "not_learning",
-)
-MODES = ("min", "max")
+]
+REGIMES: tuple[Regime, ...] = get_args(Regime)
+#: Which way a metric is better: ``"min"`` (a loss) or ``"max"`` (an accuracy).
+MetricMode = Literal["min", "max"]
+MODES: tuple[MetricMode, ...] = get_args(MetricMode)
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ class Diagnosis(Result):
         thresholds: the :class:`Thresholds` used.
     """
 
-    regime: str
+    regime: Regime
     metric: str
     epochs: int
     advice: str
@@ -166,7 +170,7 @@ class Diagnosis(Result):
     train_trend: float = math.nan
     current_p: float | None = None
     suggested_p: float | None = None
-    mode: str = "min"
+    mode: MetricMode = "min"
     noise: float = math.nan
     epochs_since_best: int = 0
     evidence: list[str] = field(default_factory=list)
@@ -214,7 +218,7 @@ def diagnose(
     *,
     current_p: float | None = None,
     metric: str | None = None,
-    mode: str | None = None,
+    mode: MetricMode | None = None,
     thresholds: Thresholds | None = None,
 ) -> Diagnosis:
     """Say whether training curves show overfitting, underfitting, the sweet spot, or trouble.
@@ -298,7 +302,7 @@ def diagnose(
             f"metric {metric!r} is not in {data.source}: it holds "
             f"{', '.join(metrics_in(data)) or 'no validation metric'}"
         )
-    better = mode or direction(name)
+    better = mode or cast("MetricMode | None", direction(name))
     if better is None:
         raise ValueError(
             f"metric {name!r} has no known direction: pass mode='min' (lower is better) or "
@@ -311,7 +315,12 @@ class _Reading:
     """One metric of one history, read in "goodness" (higher is better)."""
 
     def __init__(
-        self, data: History, name: str, mode: str, current_p: float | None, limits: Thresholds
+        self,
+        data: History,
+        name: str,
+        mode: MetricMode,
+        current_p: float | None,
+        limits: Thresholds,
     ) -> None:
         self.data, self.name, self.mode, self.limits = data, name, mode, limits
         self.current_p = current_p
@@ -621,7 +630,7 @@ class _Reading:
 
     # -- verdicts ------------------------------------------------------------------------------
 
-    def _base(self, regime: str, advice: str, reason: str) -> Diagnosis:
+    def _base(self, regime: Regime, advice: str, reason: str) -> Diagnosis:
         return Diagnosis(
             regime=regime,
             metric=self.label,
@@ -722,9 +731,9 @@ class _Reading:
 
 
 def _verdict(
-    regime: str,
+    regime: Regime,
     metric: str,
-    mode: str,
+    mode: MetricMode,
     count: int,
     advice: str,
     current_p: float | None,

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - depends on the environment
             "pip install 'dropkit[lightning]'"
         ) from error
 
-from dropkit.advisor.diagnosis import Thresholds
+from dropkit.advisor.diagnosis import MetricMode, Thresholds
 from dropkit.advisor.history import History, parse_column
 from dropkit.advisor.recorder import DiagnosisRecorder
 
@@ -66,7 +66,7 @@ class LightningCallback(DiagnosisRecorder, Callback):
         current_p: float | None = None,
         *,
         metric: str | None = None,
-        mode: str | None = None,
+        mode: MetricMode | None = None,
         thresholds: Thresholds | None = None,
         persist: int = 2,
         apply_rate: bool = False,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dropkit._validation import check_positive_int
-from dropkit.advisor.diagnosis import REGIMES, Diagnosis, Thresholds, diagnose
+from dropkit.advisor.diagnosis import REGIMES, Diagnosis, MetricMode, Thresholds, diagnose
 from dropkit.advisor.history import History, HistoryError
 
 logger = logging.getLogger("dropkit")
@@ -58,7 +58,7 @@ class DiagnosisRecorder:
         current_p: float | None = None,
         *,
         metric: str | None = None,
-        mode: str | None = None,
+        mode: MetricMode | None = None,
         thresholds: Thresholds | None = None,
         persist: int = 2,
         apply_rate: bool = False,

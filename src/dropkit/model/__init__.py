@@ -13,7 +13,7 @@ from dropkit.model.mc import (
 from dropkit.model.policy import Note, Policy, PolicyReport, apply_policy
 from dropkit.model.prune import LayerPruning, PruneReport, PruneResult, prune
 from dropkit.model.schedules import DropoutScheduler
-from dropkit.model.setting import Change, set_drop_path, set_dropout
+from dropkit.model.setting import Change, SiteKind, set_drop_path, set_dropout
 from dropkit.model.sites import DropoutSite, dropout_sites
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "PolicyReport",
     "PruneReport",
     "PruneResult",
+    "SiteKind",
     "apply_policy",
     "check",
     "dropout_sites",

@@ -29,7 +29,7 @@ from dropkit._deprecation import RenamedAttribute, renamed_arguments
 from dropkit._validation import check_non_negative, check_positive_int, check_probability
 from dropkit.model._base_rates import base_rate
 from dropkit.model._pretrained import warn_refused_attention
-from dropkit.model.setting import Change, check_not_flattened, select_sites, write_rates
+from dropkit.model.setting import Change, SiteKind, check_not_flattened, select_sites, write_rates
 from dropkit.rules import interpolate
 
 __all__ = ["DropoutScheduler", "constant", "early", "late", "linear"]
@@ -219,7 +219,7 @@ class DropoutScheduler:
         model: nn.Module,
         schedule: Callable[[int], float],
         *,
-        kinds: Iterable[str] | str | None = None,
+        kinds: Iterable[SiteKind | str] | str | None = None,
         names: Iterable[str] | None = None,
         relative: bool = False,
         flatten: bool = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Literal, get_args
 
 from torch import nn
 
@@ -15,8 +16,9 @@ from dropkit.model.sites import OPT_IN_KINDS, DropoutSite, dropout_sites, rate_v
 from dropkit.results import Result
 from dropkit.rules import depth_rates
 
-#: Kinds dropkit knows; a model may add its own through a module's ``dropout_kind``.
-KNOWN_KINDS = (
+#: The kinds of site dropkit knows (a ``Literal`` type); a model may add its own through a
+#: module's ``dropout_kind``, so ``kinds=`` also takes other strings.
+SiteKind = Literal[
     "attention",
     "block",
     "concrete",
@@ -30,7 +32,8 @@ KNOWN_KINDS = (
     "spatial",
     "targeted",
     "weight",
-)
+]
+KNOWN_KINDS: tuple[SiteKind, ...] = get_args(SiteKind)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def set_dropout(
     model: nn.Module,
     p: float,
     *,
-    kinds: Iterable[str] | str | None = None,
+    kinds: Iterable[SiteKind | str] | str | None = None,
     names: Iterable[str] | None = None,
     relative: bool = False,
     flatten: bool = False,
@@ -216,7 +219,7 @@ def block_of(site: DropoutSite) -> str:
 def select_sites(
     model: nn.Module,
     *,
-    kinds: Iterable[str] | str | None = None,
+    kinds: Iterable[SiteKind | str] | str | None = None,
     names: Iterable[str] | None = None,
 ) -> list[DropoutSite]:
     """The settable sites of ``model`` that match ``kinds`` and ``names`` (see set_dropout)."""
@@ -229,7 +232,7 @@ def select_sites(
 
 def filter_sites(
     sites: Sequence[DropoutSite],
-    kinds: Iterable[str] | str | None,
+    kinds: Iterable[SiteKind | str] | str | None,
     names: Iterable[str] | None,
     *,
     setting: bool,
@@ -314,7 +317,9 @@ def write_rates(
     return changes
 
 
-def check_kinds(kinds: Iterable[str] | str | None, sites: Sequence[DropoutSite]) -> set[str] | None:
+def check_kinds(
+    kinds: Iterable[SiteKind | str] | str | None, sites: Sequence[DropoutSite]
+) -> set[str] | None:
     """Validate ``kinds`` against the known kinds and those present in the model; ``"all"``
     gives every kind."""
     if kinds is None:

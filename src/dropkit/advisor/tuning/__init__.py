@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dropkit._validation import check_bool, check_choice, check_non_negative, check_positive_int
 from dropkit._validation import check_probability as _check_probability
@@ -43,6 +43,7 @@ from dropkit.results import LEFT_OUT, Result, to_plain
 __all__ = [
     "DEFAULT_STORAGE",
     "Candidate",
+    "Direction",
     "ObjectiveError",
     "StorageError",
     "TrialFailure",
@@ -51,6 +52,9 @@ __all__ = [
     "storage_url",
     "tune",
 ]
+
+#: Which way :func:`tune` optimises the objective (a ``Literal`` type).
+Direction = Literal["minimize", "maximize"]
 
 #: With ``continue_on_error``, a worker stops after this many failures in a row (or n_trials).
 GIVE_UP_AFTER = 10
@@ -152,7 +156,7 @@ def tune(
     study_name: str | None = None,
     n_trials: int = 20,
     timeout: float | None = None,
-    direction: str = "minimize",
+    direction: Direction = "minimize",
     pruner: Any = None,
     seed: int | None = None,
     seeds: int = 1,
@@ -237,7 +241,7 @@ def tune(
     seeds = check_positive_int(seeds, "seeds")
     if timeout is not None:
         timeout = check_non_negative(timeout, "timeout")
-    direction = check_choice(direction, "direction", ("minimize", "maximize"))
+    check_choice(direction, "direction", ("minimize", "maximize"))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an int >= 0 or None, got {seed!r}")
     check_bool(continue_on_error, "continue_on_error")

@@ -680,6 +680,10 @@ void block_drop_strided(const at::Tensor& x, at::Tensor& out, const BlockGeometr
         for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
           const scalar_t* xs = src + r.in + first * in_step;
           scalar_t* ys = dst + r.out + first * out_step;
+          if (in_step == 1 && out_step == 1) {  // channels_last: runs along C, vectorised
+            scale_run<scalar_t>(xs, ys, count, factor);
+            return;
+          }
           for (int64_t j = 0; j < count; ++j) {
             E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
           }
@@ -688,19 +692,24 @@ void block_drop_strided(const at::Tensor& x, at::Tensor& out, const BlockGeometr
           const int64_t* it = std::lower_bound(s, s_end, begin * g.seed_cells);
           for (int64_t mask_map = begin; mask_map < end; ++mask_map) {
             const int64_t limit = (mask_map + 1) * g.seed_cells;
+            // the maps this mask map serves: one channel, or every channel of a sample
+            const int64_t map = mask_map * per_mask;
+            scalar_t* base =
+                dst + (map / channels) * out.stride(0) + (map % channels) * out.stride(1);
+            const int64_t channel_step = out.stride(1);
             for (; it != s_end && *it < limit; ++it) {
-              for (int64_t map = mask_map * per_mask; map < (mask_map + 1) * per_mask; ++map) {
-                scalar_t* base =
-                    dst + (map / channels) * out.stride(0) + (map % channels) * out.stride(1);
-                for_each_block_row(
-                    g, *it - mask_map * g.seed_cells, [&](int64_t offset, int64_t length) {
-                      const int64_t w = offset % g.size[2];
-                      const int64_t h = (offset / g.size[2]) % g.size[1];
-                      const int64_t d = offset / (g.size[2] * g.size[1]);
-                      scalar_t* row = base + d * stride[0] + h * stride[1] + w * stride[2];
-                      for (int64_t k = 0; k < length; ++k) row[k * stride[2]] = scalar_t(0);
-                    });
-              }
+              for_each_block_row(
+                  g, *it - mask_map * g.seed_cells, [&](int64_t offset, int64_t length) {
+                    const int64_t w = offset % g.size[2];
+                    const int64_t h = (offset / g.size[2]) % g.size[1];
+                    const int64_t d = offset / (g.size[2] * g.size[1]);
+                    scalar_t* row = base + d * stride[0] + h * stride[1] + w * stride[2];
+                    for (int64_t k = 0; k < length; ++k) {
+                      // channels innermost: contiguous on channels_last input
+                      scalar_t* cell = row + k * stride[2];
+                      for (int64_t c = 0; c < per_mask; ++c) cell[c * channel_step] = scalar_t(0);
+                    }
+                  });
             }
           }
         });

@@ -697,19 +697,28 @@ void block_drop_strided(const at::Tensor& x, at::Tensor& out, const BlockGeometr
             scalar_t* base =
                 dst + (map / channels) * out.stride(0) + (map % channels) * out.stride(1);
             const int64_t channel_step = out.stride(1);
+            // channels innermost where they are closest in memory (channels_last), else one
+            // channel's whole block at a time
+            const bool channels_inner = per_mask > 1 && channel_step < stride[2];
+            const auto zero_rows = [&](int64_t seed, scalar_t* map_base, int64_t channels_here) {
+              for_each_block_row(g, seed, [&](int64_t offset, int64_t length) {
+                const int64_t w = offset % g.size[2];
+                const int64_t h = (offset / g.size[2]) % g.size[1];
+                const int64_t d = offset / (g.size[2] * g.size[1]);
+                scalar_t* row = map_base + d * stride[0] + h * stride[1] + w * stride[2];
+                for (int64_t k = 0; k < length; ++k) {
+                  scalar_t* cell = row + k * stride[2];
+                  for (int64_t c = 0; c < channels_here; ++c) cell[c * channel_step] = scalar_t(0);
+                }
+              });
+            };
             for (; it != s_end && *it < limit; ++it) {
-              for_each_block_row(
-                  g, *it - mask_map * g.seed_cells, [&](int64_t offset, int64_t length) {
-                    const int64_t w = offset % g.size[2];
-                    const int64_t h = (offset / g.size[2]) % g.size[1];
-                    const int64_t d = offset / (g.size[2] * g.size[1]);
-                    scalar_t* row = base + d * stride[0] + h * stride[1] + w * stride[2];
-                    for (int64_t k = 0; k < length; ++k) {
-                      // channels innermost: contiguous on channels_last input
-                      scalar_t* cell = row + k * stride[2];
-                      for (int64_t c = 0; c < per_mask; ++c) cell[c * channel_step] = scalar_t(0);
-                    }
-                  });
+              const int64_t seed = *it - mask_map * g.seed_cells;
+              if (channels_inner) {
+                zero_rows(seed, base, per_mask);
+              } else {
+                for (int64_t c = 0; c < per_mask; ++c) zero_rows(seed, base + c * channel_step, 1);
+              }
             }
           }
         });

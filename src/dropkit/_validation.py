@@ -93,6 +93,8 @@ def check_positive_int(value: int, name: str) -> int:
 
 def check_bool(value: bool, name: str) -> bool:
     """A bool (Python's or numpy's), returned as a Python bool; anything else is a TypeError."""
+    if value is True or value is False:  # the common case, checked fast
+        return value
     if not _is_bool(value):
         raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
     return bool(value)

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import dropkit as dk
 from dropkit._kernels import build
 from dropkit._kernels.sparse_block import bernoulli_positions, block_positions, dropped_cells
 
@@ -89,3 +90,24 @@ def test_unsorted_or_out_of_range_seeds_are_refused():
         cpu().block_drop(x, torch.tensor([9, 3]), (6, 6), (3, 3), False, 1.0)
     with pytest.raises(RuntimeError, match="sorted, distinct"):
         cpu().block_drop(x, torch.tensor([72]), (6, 6), (3, 3), False, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(4, 16, 20, 20), (2, 8, 6, 10, 12), (3, 5, 30)])
+def test_every_layout_and_dtype_gives_the_contiguous_result(shape, dtype):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(6)).to(dtype)
+    layouts = [x.transpose(-1, -2).contiguous().transpose(-1, -2)]
+    if x.dim() == 4:
+        layouts.append(x.contiguous(memory_format=torch.channels_last))
+    if x.dim() == 5:
+        layouts.append(x.contiguous(memory_format=torch.channels_last_3d))
+    for shared in (False, True):
+        expected = dk.functional.drop_block(
+            x, 0.3, 3, shared_channels=shared, generator=torch.Generator().manual_seed(7)
+        )
+        for y in layouts:
+            out = dk.functional.drop_block(
+                y, 0.3, 3, shared_channels=shared, generator=torch.Generator().manual_seed(7)
+            )
+            assert torch.equal(out, expected), (shared, y.stride())
+            assert out.stride() == y.stride()

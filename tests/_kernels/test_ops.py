@@ -244,3 +244,41 @@ def test_forward_ad_on_the_operator_itself_applies_it_to_the_tangent(backend, in
         primal, out_tangent = forward_ad.unpack_dual(op(forward_ad.make_dual(x, tangent), *rest))
     assert torch.equal(primal, op(x.detach(), *rest))
     assert torch.equal(out_tangent, op(tangent, *rest))
+
+
+BACKWARD_OPS = {
+    "dropout": lambda t, g: dk.functional.dropout(t, 0.3, generator=g),
+    "drop_path": lambda t, g: dk.functional.drop_path(t, 0.3, generator=g),
+    "spatial_dropout": lambda t, g: dk.functional.spatial_dropout(t, 0.3, generator=g),
+}
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", list(BACKWARD_OPS))
+def test_backward_is_the_same_with_and_without_a_graph_and_modes_see_it(name):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    op = BACKWARD_OPS[name]
+    x = torch.randn(6, 4, 5, 5, requires_grad=True)
+    y = op(x, torch.Generator().manual_seed(3))
+    expected = torch.where(y.detach() == 0, 0.0, 1 / 0.7)
+    (plain,) = torch.autograd.grad(y.sum(), x, retain_graph=True)
+    (graphed,) = torch.autograd.grad(y.sum(), x, create_graph=True, retain_graph=True)
+    assert torch.equal(plain, expected) and torch.equal(graphed.detach(), expected)
+    weights = torch.randn(y.shape, requires_grad=True)  # a gradient that itself needs one
+    (weighted,) = torch.autograd.grad(y, x, weights, create_graph=True, retain_graph=True)
+    assert weighted.requires_grad
+    (second,) = torch.autograd.grad(weighted.sum(), weights)
+    assert torch.equal(second, expected)
+
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func.name())
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        (recorded,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(recorded, expected)
+    assert any(name.startswith("dropkit::") for name in seen), seen

@@ -67,3 +67,26 @@ def test_output_is_fresh_and_empty_inputs_work(cpu):
         0,
         3,
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "mask_shape", "memory_format"),
+    [
+        ((2, 3, 150, 150), (2, 3, 1, 1), torch.channels_last),  # many runs of three channels
+        ((2, 3, 150, 150), (2, 1, 1, 1), torch.channels_last),  # one run per sample
+        ((2, 40000, 1, 1), (2, 1, 1, 1), torch.contiguous_format),  # runs split into pieces
+        ((3, 6, 5, 11), (1, 6, 1, 11), torch.channels_last),  # a mask over inner dims
+    ],
+)
+def test_runs_pieces_and_inner_masks_match_where(cpu, shape, mask_shape, memory_format):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    x = x.contiguous(memory_format=memory_format)
+    keep = torch.rand(mask_shape, generator=torch.Generator().manual_seed(4)) < 0.5
+    out = cpu.row_dropout(x, keep, 1.5)
+    assert torch.equal(out, apply_keep_mask(x, keep, 1.5))
+    assert out.stride() == x.stride()
+
+
+def test_kernel_refuses_a_mask_that_does_not_broadcast(cpu):
+    with pytest.raises(RuntimeError, match="whole leading rows"):
+        cpu.row_dropout(torch.ones(4, 6), torch.ones(4, 3, dtype=torch.bool), 1.0)

@@ -47,11 +47,12 @@ def drop_block(x: Tensor, gamma: float, blocks: Sequence[int], shared: bool, see
 
 
 def row_dropout(x: Tensor, keep: Tensor, scale: float) -> Tensor:
-    """``x * scale`` where the leading-dims mask ``keep`` is True, zeros elsewhere, in one pass.
+    """``x * scale`` where the mask ``keep`` is True, zeros elsewhere, in one pass.
 
-    ``keep`` (bool) has ``x``'s leading sizes followed by ones, or ``numel(x)`` divisible by its
-    numel: element ``i`` (logical index) reads ``keep[i // (numel(x) // numel(keep))]``. Dropped
-    rows are written as zeros without reading ``x``. The output has ``x``'s memory format.
+    ``keep`` (bool) has ``x``'s dims, each of ``x``'s size or 1, and is broadcast against ``x``
+    (``x``'s leading sizes followed by ones for drop_path and spatial dropout). Rows dropped
+    whole are written as zeros without reading ``x``. The output has ``x``'s memory format and
+    is written in one pass in that order.
     """
     return torch.ops.dropkit.row_dropout(x, keep, scale)
 

@@ -10,11 +10,10 @@ extraction, quantization, graph rewrites) see one node per op.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import torch
+from torch.fx import Proxy
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -24,8 +23,11 @@ def traceable(function: Function) -> Function:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for value in itertools.chain(args, kwargs.values()):
-            if isinstance(value, torch.fx.Proxy):
+        for value in args:
+            if isinstance(value, Proxy):
+                return value.tracer.create_proxy("call_function", wrapper, args, kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Proxy):
                 return value.tracer.create_proxy("call_function", wrapper, args, kwargs)
         return function(*args, **kwargs)
 

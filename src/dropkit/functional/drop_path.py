@@ -19,7 +19,7 @@ from dropkit._validation import (
     check_probability,
 )
 from dropkit.functional._tracing import traceable
-from dropkit.functional.dropout import dropout
+from dropkit.functional.dropout import shared_dropout
 
 #: How :func:`drop_path` draws: one decision per sample (``"row"``) or one for the batch.
 DropPathMode = Literal["row", "batch"]
@@ -65,8 +65,9 @@ def drop_path(
     check_floating(x)
     check_choice(mode, "mode", DROP_PATH_MODES)
     check_min_dims(x, 1, shape_hint="(N, *)")
-    first = 1 if mode == "row" else 0
-    return dropout(x, p, training, broadcast_dims=range(first, x.dim()), generator=generator)
+    ones = [1] * (x.dim() - 1)
+    mask_shape = [x.shape[0], *ones] if mode == "row" else [1, *ones]
+    return shared_dropout(x, p, training, generator, mask_shape)
 
 
 @traceable

@@ -62,11 +62,24 @@ def dropout(
     """
     check_floating(x)
     dims = normalize_dims(broadcast_dims, x.dim())
+    mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
+    return shared_dropout(x, p, training, generator, mask_shape)
+
+
+def shared_dropout(
+    x: Tensor, p: float, training: bool, generator: torch.Generator | None, mask_shape: list[int]
+) -> Tensor:
+    """:func:`dropout` of ``x`` with one mask of ``mask_shape`` broadcast against it.
+
+    The body of :func:`dropout` once its ``broadcast_dims`` are resolved, called directly by the
+    ops built on it (:func:`~dropkit.functional.drop_path`, ``spatial_dropout``) so that a call
+    validates its input and passes the tracing check once. ``x`` must have been checked to be a
+    floating-point tensor; ``p``, ``training`` and ``generator`` are checked here.
+    """
     p, result = contract(x, p, training, generator)
     if result is not None:
         return result
     seed = draw_seed(x.device, generator)
-    mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
     if mask_shape == list(x.shape):
         return ops.seeded_dropout(x, p, seed)
     return ops.seeded_broadcast_dropout(x, p, seed, mask_shape)

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from dropkit._validation import check_floating, check_min_dims
 from dropkit.functional._tracing import traceable
-from dropkit.functional.dropout import dropout
+from dropkit.functional.dropout import shared_dropout
 
 
 @traceable
@@ -46,4 +46,5 @@ def spatial_dropout(
     """
     check_floating(x)
     check_min_dims(x, 3, shape_hint="(N, C, *spatial)")
-    return dropout(x, p, training, broadcast_dims=range(2, x.dim()), generator=generator)
+    mask_shape = [x.shape[0], x.shape[1], *([1] * (x.dim() - 2))]
+    return shared_dropout(x, p, training, generator, mask_shape)

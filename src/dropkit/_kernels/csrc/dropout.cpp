@@ -304,14 +304,12 @@ struct Walk {
   int64_t length = 1;                // size of the inner dim
 };
 
-Walk make_walk(const at::Tensor& x, const at::Tensor& out) {
+// `logical` gives each dim's stride of the walk's index: the row-major logical index by default
+// (make_walk below), a mask's broadcast strides for row_dropout.
+Walk make_walk(const at::Tensor& x, const at::Tensor& out, const std::vector<int64_t>& logical) {
   TORCH_CHECK(x.dim() <= kMaxDims, "dropkit: at most ", kMaxDims, " dims are supported");
   std::vector<int> order;
-  std::vector<int64_t> logical(static_cast<size_t>(x.dim()));
-  int64_t stride = 1;
   for (int64_t d = x.dim() - 1; d >= 0; --d) {
-    logical[static_cast<size_t>(d)] = stride;
-    stride *= x.size(d);
     if (x.size(d) != 1) order.push_back(static_cast<int>(d));
   }
   // outermost first: by output stride, ties by logical stride
@@ -348,6 +346,16 @@ Walk make_walk(const at::Tensor& x, const at::Tensor& out) {
   w.length = w.size[w.dims - 1];
   for (int d = 0; d + 1 < w.dims; ++d) w.runs *= w.size[d];
   return w;
+}
+
+Walk make_walk(const at::Tensor& x, const at::Tensor& out) {
+  std::vector<int64_t> logical(static_cast<size_t>(x.dim()));
+  int64_t stride = 1;
+  for (int64_t d = x.dim() - 1; d >= 0; --d) {
+    logical[static_cast<size_t>(d)] = stride;
+    stride *= x.size(d);
+  }
+  return make_walk(x, out, logical);
 }
 
 struct Run {
@@ -672,6 +680,10 @@ void block_drop_strided(const at::Tensor& x, at::Tensor& out, const BlockGeometr
         for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
           const scalar_t* xs = src + r.in + first * in_step;
           scalar_t* ys = dst + r.out + first * out_step;
+          if (in_step == 1 && out_step == 1) {  // channels_last: runs along C, vectorised
+            scale_run<scalar_t>(xs, ys, count, factor);
+            return;
+          }
           for (int64_t j = 0; j < count; ++j) {
             E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
           }
@@ -680,18 +692,32 @@ void block_drop_strided(const at::Tensor& x, at::Tensor& out, const BlockGeometr
           const int64_t* it = std::lower_bound(s, s_end, begin * g.seed_cells);
           for (int64_t mask_map = begin; mask_map < end; ++mask_map) {
             const int64_t limit = (mask_map + 1) * g.seed_cells;
+            // the maps this mask map serves: one channel, or every channel of a sample
+            const int64_t map = mask_map * per_mask;
+            scalar_t* base =
+                dst + (map / channels) * out.stride(0) + (map % channels) * out.stride(1);
+            const int64_t channel_step = out.stride(1);
+            // channels innermost where they are closest in memory (channels_last), else one
+            // channel's whole block at a time
+            const bool channels_inner = per_mask > 1 && channel_step < stride[2];
+            const auto zero_rows = [&](int64_t seed, scalar_t* map_base, int64_t channels_here) {
+              for_each_block_row(g, seed, [&](int64_t offset, int64_t length) {
+                const int64_t w = offset % g.size[2];
+                const int64_t h = (offset / g.size[2]) % g.size[1];
+                const int64_t d = offset / (g.size[2] * g.size[1]);
+                scalar_t* row = map_base + d * stride[0] + h * stride[1] + w * stride[2];
+                for (int64_t k = 0; k < length; ++k) {
+                  scalar_t* cell = row + k * stride[2];
+                  for (int64_t c = 0; c < channels_here; ++c) cell[c * channel_step] = scalar_t(0);
+                }
+              });
+            };
             for (; it != s_end && *it < limit; ++it) {
-              for (int64_t map = mask_map * per_mask; map < (mask_map + 1) * per_mask; ++map) {
-                scalar_t* base =
-                    dst + (map / channels) * out.stride(0) + (map % channels) * out.stride(1);
-                for_each_block_row(
-                    g, *it - mask_map * g.seed_cells, [&](int64_t offset, int64_t length) {
-                      const int64_t w = offset % g.size[2];
-                      const int64_t h = (offset / g.size[2]) % g.size[1];
-                      const int64_t d = offset / (g.size[2] * g.size[1]);
-                      scalar_t* row = base + d * stride[0] + h * stride[1] + w * stride[2];
-                      for (int64_t k = 0; k < length; ++k) row[k * stride[2]] = scalar_t(0);
-                    });
+              const int64_t seed = *it - mask_map * g.seed_cells;
+              if (channels_inner) {
+                zero_rows(seed, base, per_mask);
+              } else {
+                for (int64_t c = 0; c < per_mask; ++c) zero_rows(seed, base + c * channel_step, 1);
               }
             }
           }
@@ -752,84 +778,123 @@ at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds_in, at::IntAr
   return out;
 }
 
-// out[i] = keep[i / inner] ? x[i] * scale : 0, where i is the logical index and
-// inner = numel(x) / numel(keep): a mask over the leading dims (drop_path's rows, spatial
-// dropout's (N, C) maps). Dropped rows are written as zeros without reading x. The output has
-// x's memory format.
+// ys[j] = xs[j] * factors[j], or an exact 0 where factors[j] is 0 (also for infinite xs), for
+// j < count. The mask comes as factors of x's own math type, not bools: a loop over bytes would
+// be vectorised 32 elements at a time and leave the short runs of channels_last to scalar code.
+template <typename T>
+void select_run(const T* __restrict__ xs, T* __restrict__ ys,
+                const typename Element<T>::math* __restrict__ factors, int64_t count) {
+  using E = Element<T>;
+  using math = typename Element<T>::math;
+  for (int64_t j = 0; j < count; ++j) {
+    const math value = E::load(xs + j) * factors[j];
+    E::store(ys + j, factors[j] != math(0) ? value : math(0));
+  }
+}
+
+// One piece of a row_dropout walk: `count` elements from xs / ys (steps in_step, out_step) whose
+// mask entries are rows[0], rows[row_step], ... (row_step 0: the piece lies in one row), and
+// factors[k] = rows[k] ? factor : 0.
+template <typename T>
+void row_piece(const T* xs, T* ys, int64_t count, int64_t in_step, int64_t out_step,
+               const bool* rows, const typename Element<T>::math* factors, int64_t row_step,
+               typename Element<T>::math factor) {
+  using E = Element<T>;
+  using math = typename Element<T>::math;
+  const bool unit = in_step == 1 && out_step == 1;
+  if (row_step == 0) {  // one row: scale or zero (dropped rows are not read)
+    if (rows[0] && unit) {
+      scale_run<T>(xs, ys, count, factor);
+    } else if (rows[0]) {
+      for (int64_t j = 0; j < count; ++j) E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
+    } else if (out_step == 1) {
+      std::fill(ys, ys + count, T(0));
+    } else {
+      for (int64_t j = 0; j < count; ++j) ys[j * out_step] = T(0);
+    }
+  } else if (row_step == 1 && unit) {  // consecutive rows (spatial dropout on channels_last)
+    select_run<T>(xs, ys, factors, count);
+  } else {
+    for (int64_t j = 0; j < count; ++j) {
+      const math f = factors[j * row_step];
+      const math value = E::load(xs + j * in_step) * f;
+      E::store(ys + j * out_step, f != math(0) ? value : math(0));
+    }
+  }
+}
+
+// out = x * scale where the bool mask `keep` (x's dims, each of x's size or 1, broadcast against
+// x) is true, zeros elsewhere: drop_path's rows, spatial dropout's (N, C) maps. One pass in the
+// output's memory order (x's memory format): the walk's index is the mask's position, so the
+// dims the mask does not vary over merge into long runs (a whole sample of drop_path on
+// channels_last input is one run). Dropped rows are written as zeros without reading x.
 at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double scale) {
   TORCH_CHECK(x.device().is_cpu() && keep_in.device().is_cpu(),
               "dropkit::row_dropout expects CPU tensors");
   TORCH_CHECK(keep_in.scalar_type() == at::kBool, "dropkit::row_dropout expects a bool mask");
+  bool broadcasts = keep_in.dim() == x.dim();
+  for (int64_t d = 0; broadcasts && d < x.dim(); ++d) {
+    broadcasts = keep_in.size(d) == x.size(d) || keep_in.size(d) == 1;
+  }
+  TORCH_CHECK(broadcasts,
+              "dropkit::row_dropout: the mask must cover whole leading rows (x's dims, each of "
+              "x's size or 1)");
   const at::Tensor keep = keep_in.contiguous();
-  const int64_t rows = keep.numel();
-  const int64_t n = x.numel();
-  TORCH_CHECK(rows > 0 ? n % rows == 0 : n == 0,
-              "dropkit::row_dropout: the mask must cover whole leading rows");
   at::Tensor out = at::empty_like(x);
-  if (n == 0) return out;
-  const int64_t inner = n / rows;
+  if (x.numel() == 0) return out;
+  std::vector<int64_t> mask_strides(static_cast<size_t>(x.dim()));
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    mask_strides[static_cast<size_t>(d)] = keep.size(d) == 1 ? 0 : keep.stride(d);
+  }
+  const Walk w = make_walk(x, out, mask_strides);
   const bool* kept = keep.const_data_ptr<bool>();
-  const Walk walk = make_walk(x, out);
+  // The two innermost dims of the walk are looped here; pieces of at most kPiece elements of a
+  // run are the parallel tasks, and offsets are stepped, not divided out, within a task.
+  constexpr int64_t kPiece = 16384;
+  const int inner = w.dims - 1;
+  const int64_t length = w.size[inner];
+  const int64_t piece = length > 2 * kPiece ? kPiece : length;
+  const int64_t pieces = (length + piece - 1) / piece;
+  const bool two = w.dims >= 2;
+  const int64_t lines = two ? w.size[inner - 1] : 1;
+  const int64_t line_row = two ? w.logical[inner - 1] : 0;
+  const int64_t line_in = two ? w.in[inner - 1] : 0;
+  const int64_t line_out = two ? w.out[inner - 1] : 0;
+  const int64_t tasks = w.runs * pieces;
+  const int64_t grain = std::max<int64_t>(1, 2 * kPiece / piece);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_row_dropout", [&] {
-        using E = Element<scalar_t>;
-        using math = typename E::math;
+        using math = typename Element<scalar_t>::math;
         const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
         const math factor = static_cast<math>(scale);
-        const int64_t step = walk.logical[walk.dims - 1];
-        const int64_t in_step = walk.in[walk.dims - 1];
-        const int64_t out_step = walk.out[walk.dims - 1];
-        const bool row_steps = step % inner == 0;  // e.g. a (N, C) mask on channels_last input
-        const int64_t row_step = row_steps ? step / inner : 0;
-        for_each_piece(walk, [&](const Run& r, int64_t first, int64_t count) {
-          const scalar_t* xs = src + r.in + first * in_step;
-          scalar_t* ys = dst + r.out + first * out_step;
-          if (step == 1 && in_step == 1 && out_step == 1) {
-            // segments of one row each: scale or zero
-            int64_t j = 0;
-            while (j < count) {
-              const int64_t index = r.logical + first + j;
-              const int64_t row = index / inner;
-              const int64_t stop = std::min(count, (row + 1) * inner - r.logical - first);
-              if (kept[row]) {
-                scale_run<scalar_t>(xs + j, ys + j, stop - j, factor);
-              } else {
-                std::fill(ys + j, ys + stop, scalar_t(0));
-              }
-              j = stop;
-            }
-          } else {
-            const int64_t start = r.logical + first * step;
-            const int64_t first_row = start / inner;
-            if (row_step == 1 && in_step == 1 && out_step == 1) {
-              // consecutive rows (spatial dropout on channels_last): a select the loop vectorises
-              const bool* rows = kept + first_row;
-              for (int64_t j = 0; j < count; ++j) {
-                const math value = E::load(xs + j) * factor;
-                E::store(ys + j, rows[j] ? value : math(0));
-              }
-              return;
-            }
-            if (first_row == (start + (count - 1) * step) / inner) {  // one row: scale or zero
-              if (kept[first_row] && in_step == 1 && out_step == 1) {  // channels_last rows
-                scale_run<scalar_t>(xs, ys, count, factor);
-              } else if (kept[first_row]) {
-                for (int64_t j = 0; j < count; ++j) {
-                  E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
-                }
-              } else {
-                for (int64_t j = 0; j < count; ++j) ys[j * out_step] = scalar_t(0);
-              }
-              return;
-            }
-            for (int64_t j = 0; j < count; ++j) {
-              const int64_t row = row_steps ? first_row + j * row_step : (start + j * step) / inner;
-              if (kept[row]) {
-                E::store(ys + j * out_step, E::load(xs + j * in_step) * factor);
-              } else {
-                ys[j * out_step] = scalar_t(0);
-              }
+        std::vector<math> factors(static_cast<size_t>(keep.numel()));
+        for (size_t k = 0; k < factors.size(); ++k) factors[k] = kept[k] ? factor : math(0);
+        at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
+          int64_t task = begin;
+          while (task < end) {
+            const int64_t run = task / pieces;  // the run's outer dims: divided once per line set
+            int64_t part = task % pieces;
+            int64_t line = run % lines;
+            const Run outer = run_start(w, run - line);
+            int64_t row = outer.logical + line * line_row;
+            int64_t in = outer.in + line * line_in;
+            int64_t out_at = outer.out + line * line_out;
+            while (task < end) {
+              const int64_t first = part * piece;
+              const int64_t count = std::min(piece, length - first);
+              row_piece<scalar_t>(src + in + first * w.in[inner], dst + out_at + first * w.out[inner],
+                                  count, w.in[inner], w.out[inner],
+                                  kept + row + first * w.logical[inner],
+                                  factors.data() + row + first * w.logical[inner],
+                                  w.logical[inner], factor);
+              ++task;
+              if (++part < pieces) continue;
+              part = 0;
+              if (++line == lines) break;  // next outer position: offsets from run_start
+              row += line_row;
+              in += line_in;
+              out_at += line_out;
             }
           }
         });

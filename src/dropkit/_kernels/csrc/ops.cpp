@@ -15,12 +15,14 @@
 //   mask_scale) and whose backward calls the operator again on the gradient.
 // Forward-mode AD is supported by applying the operator to the tangent.
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/floor.h>
 #include <ATen/ops/log1p.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -229,11 +231,18 @@ bool covers_leading_dims(at::IntArrayRef mask, const at::Tensor& x) {
 
 // --- forward computations: the compiled kernel, or the Python implementation below autograd ---
 
-at::Tensor dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
-                           const at::Tensor& seed) {
+// The compiled kernel's output, when it serves the call.
+std::optional<at::Tensor> dropout_fast(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                                       const at::Tensor& seed) {
   if (p >= 0.0 && p < 1.0 && fast_tensor(keys, x)) {
     if (const auto value = seed_value(seed)) return dropkit::dropout_fused(x, p, *value, 0);
   }
+  return std::nullopt;
+}
+
+at::Tensor dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                           const at::Tensor& seed) {
+  if (auto out = dropout_fast(keys, x, p, seed)) return *std::move(out);
   return operators().dropout.redispatch(keys & kBelowAutograd, x, p, seed);
 }
 
@@ -246,8 +255,9 @@ at::Tensor mask_scale_forward(c10::DispatchKeySet keys, const at::Tensor& x,
   return operators().mask_scale.redispatch(keys & kBelowAutograd, x, keep, scale);
 }
 
-at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
-                                     const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+std::optional<at::Tensor> broadcast_dropout_fast(c10::DispatchKeySet keys, const at::Tensor& x,
+                                                 double p, const at::Tensor& seed,
+                                                 c10::SymIntArrayRef mask_shape) {
   if (p >= 0.0 && p < 1.0 && fast_tensor(keys, x) && x.numel() > 0) {
     const auto sizes = concrete(mask_shape);
     const auto value = seed_value(seed);
@@ -256,6 +266,12 @@ at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor&
       return dropkit::row_dropout(x, keep, 1.0 / (1.0 - p));
     }
   }
+  return std::nullopt;
+}
+
+at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                                     const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
+  if (auto out = broadcast_dropout_fast(keys, x, p, seed, mask_shape)) return *std::move(out);
   return operators().broadcast_dropout.redispatch(keys & kBelowAutograd, x, p, seed,
                                            mask_shape);
 }
@@ -275,6 +291,20 @@ at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, dou
 
 // --- autograd: the backward applies the same operator to the gradient --------------------------
 
+// The keys a backward may hand the compiled kernel (dropout_fast, broadcast_dropout_fast) to
+// compute the operator on `grad` directly, skipping the dispatcher and a second autograd
+// function (any other case calls the operator): only when nothing above autograd would see the call (no
+// autocast, functorch transform or Python mode), no graph is recorded (create_graph=False, or
+// a gradient that needs none) and the gradient carries no forward-mode tangent.
+std::optional<c10::DispatchKeySet> direct_keys(const at::Tensor& grad) {
+  if (at::GradMode::is_enabled() && grad.requires_grad()) return std::nullopt;
+  const auto local = c10::impl::tls_local_dispatch_key_set();
+  const c10::DispatchKeySet keys = (grad.key_set() | local.included_) - local.excluded_;
+  if (keys.highestPriorityTypeId() != c10::DispatchKey::AutogradCPU) return std::nullopt;
+  if (grad._fw_grad(/*level=*/0).defined()) return std::nullopt;
+  return keys;
+}
+
 struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
   static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
                             double p, const at::Tensor& seed) {
@@ -287,7 +317,10 @@ struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
     const auto saved = ctx->get_saved_variables();
     at::Tensor grad;
     if (grads[0].defined()) {
-      grad = operators().dropout.call(grads[0], ctx->saved_data["p"].toDouble(), saved[0]);
+      const double p = ctx->saved_data["p"].toDouble();
+      std::optional<at::Tensor> out;
+      if (const auto keys = direct_keys(grads[0])) out = dropout_fast(*keys, grads[0], p, saved[0]);
+      grad = out ? *std::move(out) : operators().dropout.call(grads[0], p, saved[0]);
     }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
   }
@@ -307,8 +340,13 @@ struct BroadcastDropoutFunction : public torch::autograd::Function<BroadcastDrop
     at::Tensor grad;
     if (grads[0].defined()) {
       const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
-      grad = operators().broadcast_dropout.call(grads[0], ctx->saved_data["p"].toDouble(),
-                                                saved[0], mask_shape);
+      const double p = ctx->saved_data["p"].toDouble();
+      std::optional<at::Tensor> out;
+      if (const auto keys = direct_keys(grads[0])) {
+        out = broadcast_dropout_fast(*keys, grads[0], p, saved[0], mask_shape);
+      }
+      grad = out ? *std::move(out)
+                 : operators().broadcast_dropout.call(grads[0], p, saved[0], mask_shape);
     }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor()};
   }

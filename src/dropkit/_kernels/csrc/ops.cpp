@@ -305,6 +305,18 @@ std::optional<c10::DispatchKeySet> direct_keys(const at::Tensor& grad) {
   return keys;
 }
 
+// The gradient of an operator linear in x: the operator applied to `grad` (undefined stays
+// undefined), by the compiled kernel `fast` where direct_keys allows and it serves the case,
+// else through the dispatcher by `call`.
+template <typename Fast, typename Call>
+at::Tensor regenerate(const at::Tensor& grad, Fast fast, Call call) {
+  if (!grad.defined()) return at::Tensor();
+  if (const auto keys = direct_keys(grad)) {
+    if (std::optional<at::Tensor> out = fast(*keys)) return *std::move(out);
+  }
+  return call();
+}
+
 struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
   static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
                             double p, const at::Tensor& seed) {
@@ -315,13 +327,11 @@ struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    at::Tensor grad;
-    if (grads[0].defined()) {
-      const double p = ctx->saved_data["p"].toDouble();
-      std::optional<at::Tensor> out;
-      if (const auto keys = direct_keys(grads[0])) out = dropout_fast(*keys, grads[0], p, saved[0]);
-      grad = out ? *std::move(out) : operators().dropout.call(grads[0], p, saved[0]);
-    }
+    const double p = ctx->saved_data["p"].toDouble();
+    const at::Tensor grad = regenerate(
+        grads[0],
+        [&](c10::DispatchKeySet keys) { return dropout_fast(keys, grads[0], p, saved[0]); },
+        [&] { return operators().dropout.call(grads[0], p, saved[0]); });
     return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
   }
 };
@@ -337,17 +347,14 @@ struct BroadcastDropoutFunction : public torch::autograd::Function<BroadcastDrop
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    at::Tensor grad;
-    if (grads[0].defined()) {
-      const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
-      const double p = ctx->saved_data["p"].toDouble();
-      std::optional<at::Tensor> out;
-      if (const auto keys = direct_keys(grads[0])) {
-        out = broadcast_dropout_fast(*keys, grads[0], p, saved[0], mask_shape);
-      }
-      grad = out ? *std::move(out)
-                 : operators().broadcast_dropout.call(grads[0], p, saved[0], mask_shape);
-    }
+    const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
+    const double p = ctx->saved_data["p"].toDouble();
+    const at::Tensor grad = regenerate(
+        grads[0],
+        [&](c10::DispatchKeySet keys) {
+          return broadcast_dropout_fast(keys, grads[0], p, saved[0], mask_shape);
+        },
+        [&] { return operators().broadcast_dropout.call(grads[0], p, saved[0], mask_shape); });
     return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

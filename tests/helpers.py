@@ -1,4 +1,5 @@
-"""Shared test helpers: tolerances taken from the distribution under test."""
+"""Shared test helpers: tolerances taken from the distribution under test, bytes saved for
+backward."""
 
 from __future__ import annotations
 
@@ -25,3 +26,16 @@ def assert_fraction(observed: float, probability: float, count: int, sigmas: flo
 
 def generator(seed: int = 0, device: str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def saved_bytes(function, *args) -> int:
+    """Bytes autograd keeps for backward while ``function(*args)`` runs (saved-tensor hooks)."""
+    sizes: list[int] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        sizes.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        function(*args)
+    return sum(sizes)

@@ -5,6 +5,7 @@ import torch
 
 import dropkit as dk
 from dropkit._kernels import build
+from tests.helpers import saved_bytes
 
 
 class Net(torch.nn.Module):
@@ -64,18 +65,6 @@ def test_compiled_dropout_and_drop_block_rates():
     # fraction sits a little below 0.2 because blocks overlap
     assert 1 - 0.7 * (1 - 0.2) - 0.02 < dropped < 1 - 0.7 * (1 - 0.2) + 5 * (0.25 / n) ** 0.5
     assert len(y.unique()) == 2  # zeros and one common scale: 1 / 0.7 times DropBlock's scale
-
-
-def saved_bytes(function, x):
-    sizes = []
-
-    def pack(tensor):
-        sizes.append(tensor.numel() * tensor.element_size())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        function(x)
-    return sum(sizes)
 
 
 @pytest.mark.skipif(not build.cpu_kernels_available(), reason="no C++ compiler")

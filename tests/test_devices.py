@@ -19,7 +19,7 @@ import dropkit as dk
 from dropkit._kernels import philox
 from dropkit._kernels.build import cpu_kernels_available
 from tests.functional.test_drop_block import expected_drop_fraction
-from tests.helpers import DEVICES, assert_fraction
+from tests.helpers import DEVICES, assert_fraction, saved_bytes
 
 Op = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -193,18 +193,6 @@ def test_checkpoint_replays_the_mask(device: torch.device, reentrant: bool) -> N
     assert isinstance(out, torch.Tensor)
     out.sum().backward()
     assert torch.equal(plain, x.grad)
-
-
-def saved_bytes(function: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    sizes: list[int] = []
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        sizes.append(tensor.numel() * tensor.element_size())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        function(x)
-    return sum(sizes)
 
 
 def test_nothing_per_element_is_saved_for_backward(device: torch.device) -> None:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 import dropkit as dk
 from dropkit._kernels import build, ops, philox
+from tests.helpers import saved_bytes
 
 N = 1 << 16  # large enough for every kernel's many-thread path
 needs_kernel = pytest.mark.skipif(
@@ -20,18 +21,6 @@ def backend(request):
         pytest.skip("no C++ compiler")
     with dk.backends.force(request.param):
         yield request.param
-
-
-def saved_bytes(function, *args):
-    sizes = []
-
-    def pack(tensor):
-        sizes.append(tensor.numel() * tensor.element_size())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        function(*args)
-    return sum(sizes)
 
 
 def sigma(p, n):

@@ -394,11 +394,6 @@ def seeded_broadcast_dropout(x: Tensor, p: float, seed: Tensor, mask_shape: list
     return call(broadcast_dropout_op, x, p, seed, mask_shape)
 
 
-def masked_scale(x: Tensor, keep: Tensor, scale: float) -> Tensor:
-    """``x * scale`` where the broadcast ``keep`` is True, zeros elsewhere, in one pass."""
-    return call(mask_scale_op, x, keep, scale)
-
-
 def seeded_drop_block(
     x: Tensor, gamma: float, blocks: Sequence[int], shared: bool, seed: Tensor
 ) -> Tensor:

@@ -194,7 +194,7 @@ def cpu_kernels_available() -> bool:
 
 
 def _load() -> bool:
-    if hasattr(torch.ops.dropkit, "set_policy"):  # the newest op: these sources are loaded
+    if hasattr(torch.ops.dropkit, "draw_dropout"):  # the newest op: these sources are loaded
         _push_policy()
         return True
     compiler = find_compiler()
@@ -220,5 +220,7 @@ def _load() -> bool:
 
 def _push_policy() -> None:
     from dropkit import backends
+    from dropkit._kernels import ops
 
     backends.push_policy(available=True)
+    ops.enable_draw()

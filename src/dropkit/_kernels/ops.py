@@ -13,6 +13,11 @@ mask ``dropkit::keep_mask``:
 - ``dropkit::drop_block(Tensor x, float gamma, int[] blocks, bool shared, Tensor seed)``:
   DropBlock with the block seeds drawn from ``seed`` (:mod:`dropkit._kernels.sparse_block`).
 
+The compiled CPU library adds ``dropkit::draw_dropout(Tensor x, float p, int[]? mask_shape)``:
+the seed drawn from the global generator (as :func:`dropkit._kernels.philox.sample_seed` draws
+it) and ``dropout`` or ``broadcast_dropout`` called with it, a composite of the two for eager CPU
+calls (:func:`draws_in_kernel`).
+
 Each has one implementation for every device that picks a backend at call time
 (:mod:`dropkit.backends`: the compiled CPU kernel, Triton on CUDA, or pure PyTorch, all giving
 the same result for the same seed), a fake (shape) kernel for ``torch.compile`` and
@@ -381,6 +386,39 @@ def call(op: Any, x: Tensor, *rest: Any) -> Tensor:
     if _transformed():
         return LinearOpFunction.apply(op._opoverload, x, *rest)
     return op._opoverload(x, *rest)
+
+
+#: ``torch.ops.dropkit.draw_dropout`` once the compiled CPU library is loaded (it defines it).
+_draw_dropout: Any = None
+
+
+def enable_draw() -> None:
+    """Called when the compiled CPU library loads: :func:`draws_in_kernel` may now say True."""
+    global _draw_dropout
+    _draw_dropout = torch.ops.dropkit.draw_dropout.default
+
+
+def draws_in_kernel(x: Tensor) -> bool:
+    """Whether :func:`draw_dropout` serves ``x`` with the global generator: a plain CPU tensor
+    in eager mode (not under ``torch.compile`` or a ``torch.func`` transform), with the compiled
+    library loaded (its autograd kernel also serves forward-mode AD). Tensor subclasses (fake
+    and functional tensors included) draw from Python."""
+    return (
+        _draw_dropout is not None
+        and not torch.compiler.is_compiling()  # first: dynamo decides here, at trace time
+        and type(x) is Tensor
+        and x.is_cpu
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
+def draw_dropout(x: Tensor, p: float, mask_shape: list[int] | None) -> Tensor:
+    """Dropout of ``x`` (``mask_shape`` None) or with the keep mask of ``mask_shape`` broadcast,
+    with the seed drawn from the global generator inside the compiled operator: the same seed,
+    mask and generator state as :func:`dropkit._kernels.seeds.draw_seed` followed by
+    :func:`seeded_dropout` or :func:`seeded_broadcast_dropout`, in one call from Python. Only
+    where :func:`draws_in_kernel` says so."""
+    return _draw_dropout(x, p, mask_shape)
 
 
 def seeded_dropout(x: Tensor, p: float, seed: Tensor) -> Tensor:

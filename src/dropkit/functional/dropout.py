@@ -62,24 +62,36 @@ def dropout(
     """
     check_floating(x)
     dims = normalize_dims(broadcast_dims, x.dim())
+    if not dims:
+        return shared_dropout(x, p, training, generator, None)
     mask_shape = [1 if dim in dims else size for dim, size in enumerate(x.shape)]
     return shared_dropout(x, p, training, generator, mask_shape)
 
 
 def shared_dropout(
-    x: Tensor, p: float, training: bool, generator: torch.Generator | None, mask_shape: list[int]
+    x: Tensor,
+    p: float,
+    training: bool,
+    generator: torch.Generator | None,
+    mask_shape: list[int] | None,
 ) -> Tensor:
-    """:func:`dropout` of ``x`` with one mask of ``mask_shape`` broadcast against it.
+    """:func:`dropout` of ``x`` with one mask of ``mask_shape`` broadcast against it (None: one
+    mask value per element).
 
     The body of :func:`dropout` once its ``broadcast_dims`` are resolved, called directly by the
     ops built on it (:func:`~dropkit.functional.drop_path`, ``spatial_dropout``) so that a call
     validates its input and passes the tracing check once. ``x`` must have been checked to be a
-    floating-point tensor; ``p``, ``training`` and ``generator`` are checked here.
+    floating-point tensor; ``p``, ``training`` and ``generator`` are checked here. The common
+    eager case (training, a float rate strictly between 0 and 1, the global generator, a plain
+    CPU tensor) needs no further check and is one operator call that draws the seed itself.
     """
+    checked = generator is None and training is True and type(p) is float and 0.0 < p < 1.0
+    if checked and ops.draws_in_kernel(x):
+        return ops.draw_dropout(x, p, mask_shape)
     p, result = contract(x, p, training, generator)
     if result is not None:
         return result
     seed = draw_seed(x.device, generator)
-    if mask_shape == list(x.shape):
+    if mask_shape is None or mask_shape == list(x.shape):
         return ops.seeded_dropout(x, p, seed)
     return ops.seeded_broadcast_dropout(x, p, seed, mask_shape)

@@ -13,21 +13,28 @@
 //   backend itself;
 // - in both cases records a C++ autograd node that keeps only the seed (the keep mask for
 //   mask_scale) and whose backward calls the operator again on the gradient.
-// Forward-mode AD is supported by applying the operator to the tangent.
+// Forward-mode AD is supported by applying the operator to the tangent. It also defines
+// draw_dropout, the seed draw and dropout in one call for eager CPU calls from Python.
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/DistributionsHelper.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/floor.h>
 #include <ATen/ops/log1p.h>
+#include <ATen/ops/randint.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -317,47 +324,75 @@ at::Tensor regenerate(const at::Tensor& grad, Fast fast, Call call) {
   return call();
 }
 
-struct DropoutFunction : public torch::autograd::Function<DropoutFunction> {
-  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
-                            double p, const at::Tensor& seed) {
-    ctx->saved_data["p"] = p;
-    ctx->save_for_backward({seed});
-    return dropout_forward(keys, x, p, seed);
+// The backward node of dropout and broadcast_dropout: the operator applied to the gradient,
+// regenerating the mask from the saved seed (8 bytes). A plain autograd Node, as PyTorch's own
+// operators record, rather than a custom Function, whose context dictionary and output
+// wrapping cost several microseconds a call; it supports compiled autograd the same way.
+struct SeededBackward : public torch::autograd::Node {
+  double p = 0.0;
+  torch::autograd::SavedVariable seed;
+  std::optional<std::vector<c10::SymInt>> mask_shape;  // broadcast_dropout's; none for dropout
+
+  std::string name() const override {
+    return mask_shape ? "BroadcastDropoutBackward" : "DropoutBackward";
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const double p = ctx->saved_data["p"].toDouble();
-    const at::Tensor grad = regenerate(
-        grads[0],
-        [&](c10::DispatchKeySet keys) { return dropout_fast(keys, grads[0], p, saved[0]); },
-        [&] { return operators().dropout.call(grads[0], p, saved[0]); });
-    return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
-  }
-};
-
-struct BroadcastDropoutFunction : public torch::autograd::Function<BroadcastDropoutFunction> {
-  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
-                            double p, const at::Tensor& seed, c10::SymIntArrayRef mask_shape) {
-    ctx->saved_data["p"] = p;
-    ctx->saved_data["mask_shape"] = mask_shape.vec();
-    ctx->save_for_backward({seed});
-    return broadcast_dropout_forward(keys, x, p, seed, mask_shape);
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto mask_shape = ctx->saved_data["mask_shape"].toSymIntVector();
-    const double p = ctx->saved_data["p"].toDouble();
-    const at::Tensor grad = regenerate(
-        grads[0],
+  variable_list apply(variable_list&& grads) override {
+    const at::Tensor saved = seed.unpack();
+    const at::Tensor& grad = grads[0];
+    if (!mask_shape) {
+      return {regenerate(
+          grad, [&](c10::DispatchKeySet keys) { return dropout_fast(keys, grad, p, saved); },
+          [&] { return operators().dropout.call(grad, p, saved); })};
+    }
+    return {regenerate(
+        grad,
         [&](c10::DispatchKeySet keys) {
-          return broadcast_dropout_fast(keys, grads[0], p, saved[0], mask_shape);
+          return broadcast_dropout_fast(keys, grad, p, saved, *mask_shape);
         },
-        [&] { return operators().broadcast_dropout.call(grads[0], p, saved[0], mask_shape); });
-    return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor()};
+        [&] { return operators().broadcast_dropout.call(grad, p, saved, *mask_shape); })};
+  }
+
+  void release_variables() override { seed.reset_data(); }
+
+  void compiled_args(torch::dynamo::autograd::CompiledNodeArgs& args) const override {
+    args.collect(seed, false);
+    args.collect(p);
+    args.collect(mask_shape);
+  }
+
+  variable_list apply_with_saved(const variable_list& inputs,
+                                 torch::dynamo::autograd::SwapSavedVariables& saved) override {
+    saved.before(seed);
+    saved.before(mask_shape);
+    variable_list grads = apply(variable_list(inputs));
+    saved.after(seed);
+    saved.after(mask_shape);
+    return grads;
   }
 };
+
+// `forward()` computed below autograd, with a SeededBackward node recorded on it when x takes
+// part in autograd.
+template <typename Forward>
+at::Tensor seeded_with_node(const at::Tensor& x, double p, const at::Tensor& seed,
+                            std::optional<std::vector<c10::SymInt>> mask_shape,
+                            Forward forward) {
+  at::Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView below;
+    out = forward();
+  }
+  if (torch::autograd::compute_requires_grad(x)) {
+    auto node = c10::make_intrusive<SeededBackward>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    node->p = p;
+    node->seed = torch::autograd::SavedVariable(seed, /*is_output=*/false);
+    node->mask_shape = std::move(mask_shape);
+    torch::autograd::set_history(out, node);
+  }
+  return out;
+}
 
 struct MaskScaleFunction : public torch::autograd::Function<MaskScaleFunction> {
   static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
@@ -400,22 +435,35 @@ struct DropBlockFunction : public torch::autograd::Function<DropBlockFunction> {
   }
 };
 
-// Runs `Fn` (a Function above) on x, recording a node only when x takes part in autograd, and
-// gives the output the tangent `apply(tangent)` when x carries one (forward-mode AD).
-template <typename Fn, typename Apply, typename... Args>
-at::Tensor with_autograd(const at::Tensor& x, Apply apply, c10::DispatchKeySet keys,
-                         Args&&... args) {
+// Gives `out` (computed from the primal of x) the tangent `apply(tangent)` when x carries one
+// (forward-mode AD); `compute(primal)` records the backward.
+template <typename Apply, typename Compute>
+at::Tensor with_tangent(const at::Tensor& x, Apply apply, Compute compute) {
   const at::Tensor tangent = x._fw_grad(/*level=*/0);
-  if (!tangent.defined()) return Fn::apply(keys, x, std::forward<Args>(args)...);
-  at::Tensor out = Fn::apply(keys, x._fw_primal(/*level=*/0), std::forward<Args>(args)...);
+  if (!tangent.defined()) return compute(x);
+  at::Tensor out = compute(x._fw_primal(/*level=*/0));
   out._set_fw_grad(apply(tangent), /*level=*/0, /*is_inplace_op=*/false);
   return out;
+}
+
+// Runs `Fn` (a Function above) on x, recording a node only when x takes part in autograd, with
+// the tangent `apply(tangent)` under forward-mode AD.
+template <typename Fn, typename Apply, typename... Args>
+at::Tensor with_autograd(const at::Tensor& x, Apply apply, c10::DispatchKeySet keys,
+                         const Args&... args) {
+  return with_tangent(x, apply, [&](const at::Tensor& primal) {
+    return Fn::apply(keys, primal, args...);
+  });
 }
 
 at::Tensor dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
                             const at::Tensor& seed) {
   auto apply = [&](const at::Tensor& t) { return operators().dropout.call(t, p, seed); };
-  return with_autograd<DropoutFunction>(x, apply, keys, p, seed);
+  auto compute = [&](const at::Tensor& primal) {
+    return seeded_with_node(primal, p, seed, std::nullopt,
+                            [&] { return dropout_forward(keys, primal, p, seed); });
+  };
+  return with_tangent(x, apply, compute);
 }
 
 at::Tensor broadcast_dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, double p,
@@ -423,7 +471,12 @@ at::Tensor broadcast_dropout_autograd(c10::DispatchKeySet keys, const at::Tensor
   auto apply = [&](const at::Tensor& t) {
     return operators().broadcast_dropout.call(t, p, seed, mask_shape);
   };
-  return with_autograd<BroadcastDropoutFunction>(x, apply, keys, p, seed, mask_shape);
+  auto compute = [&](const at::Tensor& primal) {
+    return seeded_with_node(primal, p, seed, mask_shape.vec(), [&] {
+      return broadcast_dropout_forward(keys, primal, p, seed, mask_shape);
+    });
+  };
+  return with_tangent(x, apply, compute);
 }
 
 at::Tensor mask_scale_autograd(c10::DispatchKeySet keys, const at::Tensor& x,
@@ -453,6 +506,46 @@ at::Tensor keep_mask_autograd(c10::DispatchKeySet keys, const at::Tensor& seed,
                                    device);
 }
 
+// --- draw_dropout: the seed draw and the operator in one call from Python ---------------------
+
+constexpr int64_t kSeedLow = std::numeric_limits<int64_t>::min();
+constexpr int64_t kSeedHigh = std::numeric_limits<int64_t>::max();
+
+// The seed dropkit._kernels.philox.sample_seed draws, torch.randint(-2**63, 2**63 - 1, ()):
+// for a plain CPU call read straight from the default CPU generator as ATen's randint reads it
+// for a range of 2**64 - 1 (one random64(), modulo the range, plus the low end; the tests
+// compare the two over many generator states), else by at::randint itself, which dispatch
+// modes and fake tensors see.
+at::Tensor draw_seed(const at::Tensor& x) {
+  const auto local = c10::impl::tls_local_dispatch_key_set();
+  const auto options = at::TensorOptions().dtype(at::kLong).device(x.device());
+  if (!x.is_cpu() || !plain_cpu((x.key_set() | local.included_) - local.excluded_)) {
+    return at::randint(kSeedLow, kSeedHigh, {}, std::nullopt, options);
+  }
+  auto* generator = at::get_generator_or_default<at::CPUGeneratorImpl>(
+      std::nullopt, at::detail::getDefaultCPUGenerator());
+  uint64_t word = 0;
+  {
+    std::lock_guard<std::mutex> lock(generator->mutex_);
+    word = generator->random64();
+  }
+  const uint64_t range = static_cast<uint64_t>(kSeedHigh) - static_cast<uint64_t>(kSeedLow);
+  at::Tensor seed = at::empty({}, options);
+  *seed.mutable_data_ptr<int64_t>() =
+      static_cast<int64_t>(word % range + static_cast<uint64_t>(kSeedLow));
+  return seed;
+}
+
+// dropout (mask_shape: none) or broadcast_dropout of x with a seed drawn from the default
+// generator of x's device by draw_seed. Registered for CompositeImplicitAutograd, so autograd,
+// tracing and dispatch modes see the operator it calls, as they would see the two calls made
+// from Python; an eager call on the global generator saves a trip through Python.
+at::Tensor draw_dropout(const at::Tensor& x, double p, at::OptionalIntArrayRef mask_shape) {
+  const at::Tensor seed = draw_seed(x);
+  if (!mask_shape) return operators().dropout.call(x, p, seed);
+  return operators().broadcast_dropout.call(x, p, seed, c10::fromIntArrayRefSlow(*mask_shape));
+}
+
 // --- the internal operators the Python implementation calls --------------------------------------
 
 at::Tensor drop_block_fused(const at::Tensor& x, double gamma, at::IntArrayRef blocks,
@@ -477,6 +570,12 @@ TORCH_LIBRARY(dropkit, m) {
       "-> Tensor");
   m.def("row_dropout(Tensor x, Tensor keep, float scale) -> Tensor");
   m.def("set_policy(int mode, int min_elements) -> ()", &set_policy);
+  m.def("draw_dropout(Tensor x, float p, int[]? mask_shape) -> Tensor",
+        {at::Tag::nondeterministic_seeded});
+}
+
+TORCH_LIBRARY_IMPL(dropkit, CompositeImplicitAutograd, m) {
+  m.impl("draw_dropout", &draw_dropout);
 }
 
 TORCH_LIBRARY_IMPL(dropkit, CPU, m) {

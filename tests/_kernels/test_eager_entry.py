@@ -1,0 +1,145 @@
+"""The eager CPU entry: ``dropkit::draw_dropout`` and the C++ backward nodes.
+
+An eager call on a plain CPU tensor with the global generator draws its seed inside the compiled
+operator and records a plain autograd node. Both must be invisible: the same seed, mask,
+gradient and generator state as the Python draw followed by the seeded operator (which is what
+runs without a compiler), and the same behaviour under autograd's edge cases.
+"""
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import dropkit as dk
+from dropkit._kernels import build, ops, philox
+
+pytestmark = pytest.mark.skipif(
+    not build.cpu_kernels_available(), reason="no C++ compiler: the compiled path is unavailable"
+)
+
+CALLS = {
+    "dropout": (lambda t: dk.functional.dropout(t, 0.3), None),
+    "drop_path": (lambda t: dk.functional.drop_path(t, 0.3), [5, 1, 1, 1]),
+    "spatial_dropout": (lambda t: dk.functional.spatial_dropout(t, 0.3), [5, 4, 1, 1]),
+}
+
+
+def python_draw(x, mask_shape):
+    """What an eager call computes without the compiled entry: the seed drawn from Python."""
+    seed = philox.sample_seed()
+    if mask_shape is None:
+        return ops.seeded_dropout(x, 0.3, seed)
+    return ops.seeded_broadcast_dropout(x, 0.3, seed, mask_shape)
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_the_seed_mask_and_generator_state_are_the_python_draws(name):
+    call, mask_shape = CALLS[name]
+    x = torch.randn(5, 4, 3, 3)
+    assert ops.draws_in_kernel(x)
+    for state in range(300):  # many generator states: the seed's reduction must match torch's
+        torch.manual_seed(state)
+        ours = call(x)
+        ours_state = torch.get_rng_state()
+        torch.manual_seed(state)
+        theirs = python_draw(x, mask_shape)
+        assert torch.equal(ours, theirs), state
+        assert torch.equal(ours_state, torch.get_rng_state()), state
+
+
+def test_the_mask_is_philox_keep_mask_of_torch_randint_seed():
+    x = torch.randn(64, 100)
+    torch.manual_seed(11)
+    seed = torch.randint(-(2**63), 2**63 - 1, (), dtype=torch.int64)
+    torch.manual_seed(11)
+    y = dk.functional.dropout(x, 0.5)
+    assert torch.equal(y != 0, philox.keep_mask(x.shape, 0.5, seed))
+
+
+@pytest.mark.parametrize(
+    ("name", "node"),
+    [
+        ("dropout", "DropoutBackward"),
+        ("drop_path", "BroadcastDropoutBackward"),
+        ("spatial_dropout", "BroadcastDropoutBackward"),
+    ],
+)
+def test_eager_calls_record_the_compiled_backward_node(name, node):
+    call, _ = CALLS[name]
+    x = torch.randn(5, 4, 3, 3, requires_grad=True)
+    y = call(x)
+    assert y.grad_fn.name() == node
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad, torch.where(y.detach() == 0, 0.0, 1 / 0.7))
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward(torch.ones_like(y))
+
+
+def test_no_node_without_grad_and_the_input_untouched():
+    x = torch.randn(5, 4, 3, 3)
+    y = dk.functional.dropout(x, 0.3)
+    assert y.grad_fn is None and not y.requires_grad
+    with torch.no_grad():
+        leaf = torch.randn(5, 4, requires_grad=True)
+        assert dk.functional.drop_path(leaf, 0.3).grad_fn is None
+
+
+def test_dispatch_modes_see_the_draw_and_the_operator():
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func.name())
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(5, 4, 3, 3)
+    torch.manual_seed(2)
+    expected = dk.functional.drop_path(x, 0.3)
+    torch.manual_seed(2)
+    with Record():
+        recorded = dk.functional.drop_path(x, 0.3)
+    assert torch.equal(recorded, expected)
+    assert seen[0].startswith("aten::randint") and seen[1] == "dropkit::broadcast_dropout", seen
+
+
+def test_compiled_autograd_gives_the_eager_gradient():
+    from torch._dynamo import compiled_autograd
+
+    x = torch.randn(6, 8, 4, 4, requires_grad=True)
+    weights = torch.randn(6, 8, 4, 4)
+
+    torch.manual_seed(5)
+    y = dk.functional.dropout(x, 0.4) + dk.functional.drop_path(x, 0.3)
+    (eager,) = torch.autograd.grad((y * weights).sum(), x)
+    torch._dynamo.reset()
+    torch.manual_seed(5)
+    y = dk.functional.dropout(x, 0.4) + dk.functional.drop_path(x, 0.3)
+    with compiled_autograd._enable(torch.compile(backend="eager")):
+        (y * weights).sum().backward()
+    assert torch.equal(x.grad, eager)
+    assert not torch.equal(eager, torch.zeros_like(eager))
+
+
+@pytest.mark.parametrize("mask_shape", [None, [4, 8, 1, 1]])
+def test_opcheck(mask_shape):
+    x = torch.randn(4, 8, 6, 6, requires_grad=True)
+    torch.library.opcheck(torch.ops.dropkit.draw_dropout.default, (x, 0.3, mask_shape))
+
+
+def test_other_tensors_draw_from_python():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = torch.randn(4, 4)
+    with torch.inference_mode():
+        assert ops.draws_in_kernel(x)  # no autograd here, still one operator call
+    assert not ops.draws_in_kernel(torch.nn.Parameter(x))  # subclasses stay in Python
+    with FakeTensorMode() as mode:
+        assert not ops.draws_in_kernel(mode.from_tensor(x))
+    seen = []
+
+    def probe(t):
+        seen.append(ops.draws_in_kernel(t))
+        return t
+
+    torch.func.vmap(probe)(x)
+    assert seen == [False]

@@ -43,7 +43,10 @@ class RandomModule(nn.Module):
     def draw_generator(self, device: torch.device) -> torch.Generator | None:
         """The generator for one training-time random op on ``device`` (None in evaluation, where
         dropout draws nothing, so a stream takes no number then)."""
-        return rng.resolve(self.generator, device) if self.training else None
+        if not self.training:
+            return None
+        source = self.generator
+        return None if source is None else rng.resolve(source, device)
 
     def with_generator(self, text: str) -> str:
         """``extra_repr`` text with the generator appended when one is set."""

@@ -73,6 +73,9 @@ def test_output_is_fresh_and_empty_inputs_work(cpu):
     ("shape", "mask_shape", "memory_format"),
     [
         ((2, 3, 150, 150), (2, 3, 1, 1), torch.channels_last),  # many runs of three channels
+        # short lines tiled in blocks, threads splitting a sample, a partial last block
+        ((3, 5, 97, 101), (3, 5, 1, 1), torch.channels_last),
+        ((2, 700, 9, 9), (2, 700, 1, 1), torch.channels_last),  # lines longer than a tile
         ((2, 3, 150, 150), (2, 1, 1, 1), torch.channels_last),  # one run per sample
         ((2, 40000, 1, 1), (2, 1, 1, 1), torch.contiguous_format),  # runs split into pieces
         ((3, 6, 5, 11), (1, 6, 1, 11), torch.channels_last),  # a mask over inner dims

@@ -394,6 +394,7 @@ inline void next_run(const Walk& w, int64_t run, Run& r) {
 template <typename Body>
 void for_each_piece(const Walk& w, Body body) {
   constexpr int64_t kPiece = 16384;
+  constexpr int64_t kTile = 512;  // factors tiled over short repeated lines (elements)
   const int64_t piece = w.length > 2 * kPiece ? kPiece : w.length;
   const int64_t pieces = (w.length + piece - 1) / piece;
   const int64_t grain = std::max<int64_t>(1, 2 * kPiece / std::max<int64_t>(piece, 1));
@@ -851,6 +852,7 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
   // The two innermost dims of the walk are looped here; pieces of at most kPiece elements of a
   // run are the parallel tasks, and offsets are stepped, not divided out, within a task.
   constexpr int64_t kPiece = 16384;
+  constexpr int64_t kTile = 512;  // factors tiled over short repeated lines (elements)
   const int inner = w.dims - 1;
   const int64_t length = w.size[inner];
   const int64_t piece = length > 2 * kPiece ? kPiece : length;
@@ -862,6 +864,11 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
   const int64_t line_out = two ? w.out[inner - 1] : 0;
   const int64_t tasks = w.runs * pieces;
   const int64_t grain = std::max<int64_t>(1, 2 * kPiece / piece);
+  // Short dense lines, each with the same run of consecutive mask entries (spatial dropout on
+  // channels_last input: a pixel's channels with its sample's factors), lie back to back.
+  const bool repeated = two && pieces == 1 && line_row == 0 && w.logical[inner] == 1 &&
+                        w.in[inner] == 1 && w.out[inner] == 1 && line_in == length &&
+                        line_out == length;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "dropkit_row_dropout", [&] {
         using math = typename Element<scalar_t>::math;
@@ -870,6 +877,31 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
         const math factor = static_cast<math>(scale);
         std::vector<math> factors(static_cast<size_t>(keep.numel()));
         for (size_t k = 0; k < factors.size(); ++k) factors[k] = kept[k] ? factor : math(0);
+        if (repeated) {  // tasks are lines: whole blocks of lines in one loop nest
+          at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
+            for (int64_t task = begin; task < end;) {
+              const int64_t line = task % lines;
+              const int64_t count = std::min(end - task, lines - line);
+              const Run outer = run_start(w, task - line);
+              const scalar_t* xs = src + outer.in + line * length;
+              scalar_t* ys = dst + outer.out + line * length;
+              const math* run_factors = factors.data() + outer.logical;
+              // short lines: the factors tiled over several lines, so one select covers them
+              const int64_t per = 2 * length <= kTile ? kTile / length : 1;
+              alignas(64) math tile[kTile];
+              for (int64_t k = 0; per > 1 && k < std::min(per, count); ++k) {
+                std::copy(run_factors, run_factors + length, tile + k * length);
+              }
+              for (int64_t k = 0; k < count; k += per) {
+                const int64_t block = std::min(per, count - k) * length;
+                select_run<scalar_t>(xs + k * length, ys + k * length,
+                                     per > 1 ? tile : run_factors, block);
+              }
+              task += count;
+            }
+          });
+          return;
+        }
         at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
           int64_t task = begin;
           while (task < end) {

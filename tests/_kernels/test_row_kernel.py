@@ -93,3 +93,27 @@ def test_runs_pieces_and_inner_masks_match_where(cpu, shape, mask_shape, memory_
 def test_kernel_refuses_a_mask_that_does_not_broadcast(cpu):
     with pytest.raises(RuntimeError, match="whole leading rows"):
         cpu.row_dropout(torch.ones(4, 6), torch.ones(4, 3, dtype=torch.bool), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("mask_shape", "memory_format"),
+    [
+        ((4, 1, 1, 1), torch.contiguous_format),  # drop_path: whole runs scaled
+        ((4, 16, 1, 1), torch.channels_last),  # spatial dropout: runs of channels selected
+        ((4, 16, 1, 1), torch.contiguous_format),
+    ],
+)
+def test_every_half_precision_value_is_rounded_as_torch_does(cpu, dtype, mask_shape, memory_format):
+    # all 65536 bit patterns (normals, subnormals, infinities, NaNs, both zeros), shuffled so
+    # that every kind of value meets both kept and dropped rows and every vector lane
+    patterns = torch.arange(65536, dtype=torch.int32).to(torch.int16).view(dtype)
+    order = torch.randperm(65536, generator=torch.Generator().manual_seed(0))
+    x = patterns[order].reshape(4, 16, 32, 32).contiguous(memory_format=memory_format)
+    keep = torch.rand(mask_shape, generator=torch.Generator().manual_seed(1)) < 0.6
+    out = cpu.row_dropout(x, keep, 1 / 0.7)
+    expected = apply_keep_mask(x, keep, 1 / 0.7)
+    same = (out.view(torch.int16) == expected.view(torch.int16)) | (
+        out.isnan() & expected.isnan()
+    )
+    assert bool(same.all()), int((~same).sum())

@@ -253,6 +253,23 @@ struct Element<c10::Half> {
 #endif
 };
 
+#if defined(__F16C__) && defined(__AVX2__)
+// float16 eight elements at a time through the F16C conversions: exact from half to float and
+// rounding to nearest even back, as the scalar conversions above (a NaN keeps its payload, as
+// in torch's own vectorised conversion). Compilers do not vectorise those scalar conversions:
+// these loops are several times faster.
+#define DROPKIT_VECTOR_HALF 1
+inline __m256 load_halves(const c10::Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline void store_halves(c10::Half* p, __m256 v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#else
+#define DROPKIT_VECTOR_HALF 0
+#endif
+
 // x * factor where the word is below the threshold, else +0: the select is a bitwise AND with
 // an all-ones or all-zeros mask (no branch, and a dropped infinity or NaN becomes exactly 0),
 // which compilers vectorise on targets without mask registers too.
@@ -275,7 +292,22 @@ inline void apply_words(const T* xs, int64_t in_step, T* ys, int64_t out_step,
                         typename Element<T>::math factor) {
   using E = Element<T>;
   if constexpr (kUnit) {
-    for (int64_t j = 0; j < count; ++j) {
+    int64_t j = 0;
+#if DROPKIT_VECTOR_HALF
+    if constexpr (std::is_same_v<T, c10::Half>) {
+      // words[j] < threshold as a signed compare of both with the top bit flipped
+      const __m256i flip = _mm256_set1_epi32(static_cast<int>(0x80000000U));
+      const __m256i limit = _mm256_xor_si256(_mm256_set1_epi32(static_cast<int>(threshold)), flip);
+      const __m256 scale = _mm256_set1_ps(factor);
+      for (; j + 8 <= count; j += 8) {
+        const __m256i word = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + j)), flip);
+        const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, word));
+        store_halves(ys + j, _mm256_and_ps(_mm256_mul_ps(load_halves(xs + j), scale), keep));
+      }
+    }
+#endif
+    for (; j < count; ++j) {
       E::store(ys + j, keep_or_zero(E::load(xs + j) * factor, words[j], threshold));
     }
   } else {
@@ -570,7 +602,14 @@ template <typename T>
 void scale_run(const T* __restrict__ xs, T* __restrict__ ys, int64_t count,
                typename Element<T>::math factor) {
   using E = Element<T>;
-  for (int64_t j = 0; j < count; ++j) E::store(ys + j, E::load(xs + j) * factor);
+  int64_t j = 0;
+#if DROPKIT_VECTOR_HALF
+  if constexpr (std::is_same_v<T, c10::Half>) {
+    const __m256 scale = _mm256_set1_ps(factor);
+    for (; j + 8 <= count; j += 8) store_halves(ys + j, _mm256_mul_ps(load_halves(xs + j), scale));
+  }
+#endif
+  for (; j < count; ++j) E::store(ys + j, E::load(xs + j) * factor);
 }
 
 struct BlockGeometry {
@@ -787,7 +826,17 @@ void select_run(const T* __restrict__ xs, T* __restrict__ ys,
                 const typename Element<T>::math* __restrict__ factors, int64_t count) {
   using E = Element<T>;
   using math = typename Element<T>::math;
-  for (int64_t j = 0; j < count; ++j) {
+  int64_t j = 0;
+#if DROPKIT_VECTOR_HALF
+  if constexpr (std::is_same_v<T, c10::Half>) {
+    for (; j + 8 <= count; j += 8) {
+      const __m256 scale = _mm256_loadu_ps(factors + j);
+      const __m256 keep = _mm256_cmp_ps(scale, _mm256_setzero_ps(), _CMP_NEQ_OQ);
+      store_halves(ys + j, _mm256_and_ps(_mm256_mul_ps(load_halves(xs + j), scale), keep));
+    }
+  }
+#endif
+  for (; j < count; ++j) {
     const math value = E::load(xs + j) * factors[j];
     E::store(ys + j, factors[j] != math(0) ? value : math(0));
   }

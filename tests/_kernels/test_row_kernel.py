@@ -113,7 +113,5 @@ def test_every_half_precision_value_is_rounded_as_torch_does(cpu, dtype, mask_sh
     keep = torch.rand(mask_shape, generator=torch.Generator().manual_seed(1)) < 0.6
     out = cpu.row_dropout(x, keep, 1 / 0.7)
     expected = apply_keep_mask(x, keep, 1 / 0.7)
-    same = (out.view(torch.int16) == expected.view(torch.int16)) | (
-        out.isnan() & expected.isnan()
-    )
+    same = (out.view(torch.int16) == expected.view(torch.int16)) | (out.isnan() & expected.isnan())
     assert bool(same.all()), int((~same).sum())

@@ -1,5 +1,7 @@
 """dropkit's ops under torch.compile (inductor), torch.export, torch.fx and torch.jit.trace."""
 
+import os
+
 import pytest
 import torch
 
@@ -161,3 +163,36 @@ def test_jit_trace_of_a_training_module_draws_fresh_masks():
     first, second = traced(torch.ones(1000)), traced(torch.ones(1000))
     assert not torch.equal(first, second)
     assert 0.4 < (first == 0).double().mean().item() < 0.6
+
+
+def test_a_saved_trace_of_every_drop_module_loads_and_runs_without_the_compiled_library(tmp_path):
+    # the trace records one operator defined from Python (before, drop_path's and spatial
+    # dropout's mask shapes failed inside the tracer), so the saved program loads where the
+    # compiled library was never built and draws a fresh mask per call
+    import subprocess
+    import sys
+    import textwrap
+
+    model = torch.nn.Sequential(dk.Dropout(0.5), dk.DropPath(0.3), dk.SpatialDropout1d(0.2))
+    traced = torch.jit.trace(model, torch.ones(4, 3, 100), check_trace=False)
+    kinds = {node.kind() for node in traced.inlined_graph.nodes()}
+    assert {kind for kind in kinds if kind.startswith("dropkit::")} == {"dropkit::draw_dropout"}
+    torch.jit.save(traced, str(tmp_path / "traced.pt"))
+    script = textwrap.dedent(
+        f"""
+        import torch, dropkit
+        loaded = torch.jit.load({str(tmp_path / "traced.pt")!r})
+        first, second = loaded(torch.ones(4, 3, 100)), loaded(torch.ones(4, 3, 100))
+        assert first.shape == (4, 3, 100) and not torch.equal(first, second)
+        compiled = torch._C._dispatch_has_kernel_for_dispatch_key(
+            "dropkit::draw_dropout", "AutogradCPU"
+        )
+        print("compiled library loaded:", compiled)
+        """
+    )
+    environment = {**os.environ, "DROPKIT_CPU_KERNELS": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 0, result.stderr
+    assert "compiled library loaded: False" in result.stdout

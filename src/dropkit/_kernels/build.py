@@ -194,7 +194,8 @@ def cpu_kernels_available() -> bool:
 
 
 def _load() -> bool:
-    if hasattr(torch.ops.dropkit, "draw_dropout"):  # the newest op: these sources are loaded
+    if torch._C._dispatch_has_kernel_for_dispatch_key("dropkit::draw_dropout", "AutogradCPU"):
+        # the newest registration: these sources are loaded
         _push_policy()
         return True
     compiler = find_compiler()

@@ -13,10 +13,10 @@ mask ``dropkit::keep_mask``:
 - ``dropkit::drop_block(Tensor x, float gamma, int[] blocks, bool shared, Tensor seed)``:
   DropBlock with the block seeds drawn from ``seed`` (:mod:`dropkit._kernels.sparse_block`).
 
-The compiled CPU library adds ``dropkit::draw_dropout(Tensor x, float p, int[]? mask_shape)``:
-the seed drawn from the global generator (as :func:`dropkit._kernels.philox.sample_seed` draws
-it) and ``dropout`` or ``broadcast_dropout`` called with it, a composite of the two for eager CPU
-calls (:func:`draws_in_kernel`).
+``dropkit::draw_dropout(Tensor x, float p, int[]? mask_shape)`` is the seed drawn from the
+global generator (as :func:`dropkit._kernels.philox.sample_seed` draws it) and ``dropout`` or
+``broadcast_dropout`` called with it: a composite of the two for eager CPU calls and
+``torch.jit.trace`` (:func:`draws_in_kernel`), whose CPU kernel the compiled library supplies.
 
 Each has one implementation for every device that picks a backend at call time
 (:mod:`dropkit.backends`: the compiled CPU kernel, Triton on CUDA, or pure PyTorch, all giving
@@ -388,36 +388,59 @@ def call(op: Any, x: Tensor, *rest: Any) -> Tensor:
     return op._opoverload(x, *rest)
 
 
-#: ``torch.ops.dropkit.draw_dropout`` once the compiled CPU library is loaded (it defines it).
-_draw_dropout: Any = None
+# --- dropkit::draw_dropout: the seed draw and the operator in one call -------------------------
+
+torch.library.define(
+    "dropkit::draw_dropout",
+    "(Tensor x, float p, int[]? mask_shape) -> Tensor",
+    tags=(torch.Tag.nondeterministic_seeded,),
+)
+
+
+@torch.library.impl("dropkit::draw_dropout", "CompositeImplicitAutograd")
+def _draw_dropout_composite(x: Tensor, p: float, mask_shape: list[int] | None) -> Tensor:
+    seed = philox.sample_seed(None, x.device)
+    if mask_shape is None:
+        return call(dropout_op, x, p, seed)
+    return call(broadcast_dropout_op, x, p, seed, list(mask_shape))
+
+
+_draw_dropout = torch.ops.dropkit.draw_dropout.default
+#: Whether the compiled library's kernel for ``draw_dropout`` (CPU tensors) is loaded.
+_compiled_draw = False
 
 
 def enable_draw() -> None:
     """Called when the compiled CPU library loads: :func:`draws_in_kernel` may now say True."""
-    global _draw_dropout
-    _draw_dropout = torch.ops.dropkit.draw_dropout.default
+    global _compiled_draw
+    _compiled_draw = True
 
 
 def draws_in_kernel(x: Tensor) -> bool:
-    """Whether :func:`draw_dropout` serves ``x`` with the global generator: a plain CPU tensor
-    in eager mode (not under ``torch.compile`` or a ``torch.func`` transform), with the compiled
-    library loaded (its autograd kernel also serves forward-mode AD). Tensor subclasses (fake
-    and functional tensors included) draw from Python."""
+    """Whether :func:`draw_dropout` serves ``x`` with the global generator.
+
+    That is a plain tensor (not a subclass: fake and functional tensors draw from Python) outside
+    ``torch.compile`` and ``torch.func`` transforms, either on CPU with the compiled library
+    loaded (its kernel draws the seed and records the backward in C++, forward-mode AD
+    included) or under ``torch.jit.trace``, which records the one operator: the traced program
+    then draws a fresh mask per call and loads wherever dropkit is imported (``draw_dropout`` is
+    defined from Python).
+    """
     return (
-        _draw_dropout is not None
-        and not torch.compiler.is_compiling()  # first: dynamo decides here, at trace time
+        not torch.compiler.is_compiling()  # first: dynamo decides here, at trace time
         and type(x) is Tensor
-        and x.is_cpu
+        and ((_compiled_draw and x.is_cpu) or torch._C._get_tracing_state() is not None)
         and not torch._C._are_functorch_transforms_active()
     )
 
 
 def draw_dropout(x: Tensor, p: float, mask_shape: list[int] | None) -> Tensor:
     """Dropout of ``x`` (``mask_shape`` None) or with the keep mask of ``mask_shape`` broadcast,
-    with the seed drawn from the global generator inside the compiled operator: the same seed,
-    mask and generator state as :func:`dropkit._kernels.seeds.draw_seed` followed by
-    :func:`seeded_dropout` or :func:`seeded_broadcast_dropout`, in one call from Python. Only
-    where :func:`draws_in_kernel` says so."""
+    with a seed drawn from the global generator, in one operator call: the same seed, mask and
+    generator state as :func:`dropkit._kernels.seeds.draw_seed` followed by
+    :func:`seeded_dropout` or :func:`seeded_broadcast_dropout` (which is what its
+    pure-PyTorch implementation does; the compiled library draws the seed in C++). Only where
+    :func:`draws_in_kernel` says so."""
     return _draw_dropout(x, p, mask_shape)
 
 

@@ -13,8 +13,8 @@
 //   backend itself;
 // - in both cases records a C++ autograd node that keeps only the seed (the keep mask for
 //   mask_scale) and whose backward calls the operator again on the gradient.
-// Forward-mode AD is supported by applying the operator to the tangent. It also defines
-// draw_dropout, the seed draw and dropout in one call for eager CPU calls from Python.
+// Forward-mode AD is supported by applying the operator to the tangent. It also gives
+// draw_dropout (the seed draw and dropout in one call) its CPU kernel.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/DistributionsHelper.h>
@@ -537,9 +537,10 @@ at::Tensor draw_seed(const at::Tensor& x) {
 }
 
 // dropout (mask_shape: none) or broadcast_dropout of x with a seed drawn from the default
-// generator of x's device by draw_seed. Registered for CompositeImplicitAutograd, so autograd,
-// tracing and dispatch modes see the operator it calls, as they would see the two calls made
-// from Python; an eager call on the global generator saves a trip through Python.
+// generator of x's device by draw_seed: the CPU kernel of draw_dropout, which is defined from
+// Python with the same composite in Python for everything else. It runs at the autograd key and
+// calls the operator from the top, so autograd and dispatch modes see the operator it calls, as
+// they would see the two calls made from Python; an eager call saves a trip through Python.
 at::Tensor draw_dropout(const at::Tensor& x, double p, at::OptionalIntArrayRef mask_shape) {
   const at::Tensor seed = draw_seed(x);
   if (!mask_shape) return operators().dropout.call(x, p, seed);
@@ -570,12 +571,6 @@ TORCH_LIBRARY(dropkit, m) {
       "-> Tensor");
   m.def("row_dropout(Tensor x, Tensor keep, float scale) -> Tensor");
   m.def("set_policy(int mode, int min_elements) -> ()", &set_policy);
-  m.def("draw_dropout(Tensor x, float p, int[]? mask_shape) -> Tensor",
-        {at::Tag::nondeterministic_seeded});
-}
-
-TORCH_LIBRARY_IMPL(dropkit, CompositeImplicitAutograd, m) {
-  m.impl("draw_dropout", &draw_dropout);
 }
 
 TORCH_LIBRARY_IMPL(dropkit, CPU, m) {
@@ -593,4 +588,5 @@ TORCH_LIBRARY_IMPL(dropkit, AutogradCPU, m) {
   m.impl("mask_scale", TORCH_FN(mask_scale_autograd));
   m.impl("drop_block", TORCH_FN(drop_block_autograd));
   m.impl("keep_mask", TORCH_FN(keep_mask_autograd));
+  m.impl("draw_dropout", TORCH_FN(draw_dropout));
 }

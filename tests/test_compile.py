@@ -165,6 +165,16 @@ def test_jit_trace_of_a_training_module_draws_fresh_masks():
     assert 0.4 < (first == 0).double().mean().item() < 0.6
 
 
+def test_jit_trace_of_shared_masks_with_an_explicit_generator():
+    # the Python path (explicit generator) passes the mask shape as plain sizes to the tracer
+    generator = torch.Generator().manual_seed(0)
+    module = dk.DropPath(0.5, generator=generator)
+    traced = torch.jit.trace(module, torch.ones(8, 3, 10), check_trace=False)
+    out = traced(torch.ones(8, 3, 10)).flatten(1)
+    assert bool(((out == 0) | (out == 2)).all())
+    assert bool((out == out[:, :1]).all())  # each sample kept or dropped whole
+
+
 def test_a_saved_trace_of_every_drop_module_loads_and_runs_without_the_compiled_library(tmp_path):
     # the trace records one operator defined from Python (before, drop_path's and spatial
     # dropout's mask shapes failed inside the tracer), so the saved program loads where the

@@ -175,6 +175,20 @@ def test_jit_trace_of_shared_masks_with_an_explicit_generator():
     assert bool((out == out[:, :1]).all())  # each sample kept or dropped whole
 
 
+def test_jit_trace_of_drop_path_residual():
+    # its keep mask takes traced sizes too; skipped samples are the input, kept ones add the
+    # branch scaled by 1 / (1 - p)
+    branch = torch.nn.Linear(10, 10)
+    traced = torch.jit.trace(dk.DropPathResidual(branch, 0.5), torch.ones(8, 10), check_trace=False)
+    x = torch.randn(8, 10)
+    out = traced(x)
+    with torch.no_grad():
+        full = x + branch(x) * 2
+    skipped = torch.isclose(out, x).all(1)
+    kept = torch.isclose(out, full).all(1)
+    assert bool((skipped | kept).all())
+
+
 def test_a_saved_trace_of_every_drop_module_loads_and_runs_without_the_compiled_library(tmp_path):
     # the trace records one operator defined from Python (before, drop_path's and spatial
     # dropout's mask shapes failed inside the tracer), so the saved program loads where the

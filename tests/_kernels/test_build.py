@@ -15,6 +15,15 @@ needs_kernel = pytest.mark.skipif(
 )
 
 
+@pytest.mark.skipif(
+    build.find_compiler() is None or sys.platform == "win32", reason="no C++ compiler on the PATH"
+)
+def test_where_a_compiler_is_found_the_kernels_build_and_load():
+    # the tests of the compiled path skip where it is unavailable: where a compiler exists (CI),
+    # a failed build must fail here instead of turning those tests into silent skips
+    assert build.cpu_kernels_available()
+
+
 def good_library() -> Path:
     compiler = build.find_compiler()
     assert compiler is not None

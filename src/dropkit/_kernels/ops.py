@@ -137,9 +137,18 @@ def _keep_mask_vmap(
     return torch.stack(masks), 0
 
 
+def plain_sizes(shape: Sequence[int]) -> list[int]:
+    """``shape`` as a list for a ``SymInt[]`` argument. Under ``torch.jit.trace`` sizes read
+    from a tensor are traced values, on which torch's tracer fails an internal assert for such
+    arguments: there they become plain ints (the trace keeps the traced sizes)."""
+    if torch._C._get_tracing_state() is not None:
+        return [int(size) for size in shape]
+    return list(shape)
+
+
 def keep_mask(shape: Sequence[int], p: float, seed: Tensor, device: torch.device) -> Tensor:
     """The keep mask of ``shape`` for ``seed`` (one per sample under vmap's "different")."""
-    return keep_mask_op._opoverload(seed, list(shape), p, device)
+    return keep_mask_op._opoverload(seed, plain_sizes(shape), p, device)
 
 
 # --- dropkit::mask_scale ---------------------------------------------------------------------
@@ -452,7 +461,7 @@ def seeded_dropout(x: Tensor, p: float, seed: Tensor) -> Tensor:
 def seeded_broadcast_dropout(x: Tensor, p: float, seed: Tensor, mask_shape: list[int]) -> Tensor:
     """Dropout of ``x`` with the keep mask of ``mask_shape`` (broadcast) for ``seed``, in one
     pass; backward keeps only the seed."""
-    return call(broadcast_dropout_op, x, p, seed, mask_shape)
+    return call(broadcast_dropout_op, x, p, seed, plain_sizes(mask_shape))
 
 
 def seeded_drop_block(

@@ -131,7 +131,8 @@ def drop_path_residual(
         return x + branch(x)
     if p == 1.0 or x.shape[0] == 0:
         return _skipped(x, branch)
-    if torch.compiler.is_compiling():  # data-dependent batch sizes would break the graph
+    if torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None:
+        # data-dependent batch sizes would break a compiled graph or be baked into a jit trace
         return x + drop_path(branch(x), p, training, mode=mode, generator=generator)
     scale = 1.0 / (1.0 - p)
     seed = draw_seed(x.device, generator)  # as drop_path draws its decisions

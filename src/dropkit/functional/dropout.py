@@ -94,6 +94,4 @@ def shared_dropout(
     seed = draw_seed(x.device, generator)
     if mask_shape is None or mask_shape == list(x.shape):
         return ops.seeded_dropout(x, p, seed)
-    if torch._C._get_tracing_state() is not None:  # torch's tracer fails on traced sizes here
-        mask_shape = [int(size) for size in mask_shape]
     return ops.seeded_broadcast_dropout(x, p, seed, mask_shape)

@@ -47,6 +47,20 @@ def test_the_seed_mask_and_generator_state_are_the_python_draws(name):
         assert torch.equal(ours_state, torch.get_rng_state()), state
 
 
+@pytest.mark.parametrize("name", list(CALLS))
+def test_a_plain_eager_call_reads_the_generator_without_an_operator(name):
+    # The profiler records every operator call without changing dispatch: a plain eager call is
+    # draw_dropout and the operator it calls, with no aten::randint for the seed (the draw is
+    # read in C++), while inside a dispatch mode the seed comes from aten::randint.
+    call, _ = CALLS[name]
+    x = torch.randn(5, 4, 3, 3)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        call(x)
+    names = {event.name for event in profile.events()}
+    assert "dropkit::draw_dropout" in names, names
+    assert not any(name.startswith("aten::randint") for name in names), names
+
+
 def test_the_mask_is_philox_keep_mask_of_torch_randint_seed():
     x = torch.randn(64, 100)
     torch.manual_seed(11)

@@ -515,11 +515,12 @@ constexpr int64_t kSeedHigh = std::numeric_limits<int64_t>::max();
 // for a plain CPU call read straight from the default CPU generator as ATen's randint reads it
 // for a range of 2**64 - 1 (one random64(), modulo the range, plus the low end; the tests
 // compare the two over many generator states), else by at::randint itself, which dispatch
-// modes and fake tensors see.
-at::Tensor draw_seed(const at::Tensor& x) {
-  const auto local = c10::impl::tls_local_dispatch_key_set();
+// modes and fake tensors see. `keys` are the ones the dispatcher hands draw_dropout: computed
+// from the tensor and thread-local sets by hand they would hold BackendSelect, which every
+// thread includes by default, and never look plain.
+at::Tensor draw_seed(c10::DispatchKeySet keys, const at::Tensor& x) {
   const auto options = at::TensorOptions().dtype(at::kLong).device(x.device());
-  if (!x.is_cpu() || !plain_cpu((x.key_set() | local.included_) - local.excluded_)) {
+  if (!x.is_cpu() || !plain_cpu(keys)) {
     return at::randint(kSeedLow, kSeedHigh, {}, std::nullopt, options);
   }
   auto* generator = at::get_generator_or_default<at::CPUGeneratorImpl>(
@@ -541,8 +542,9 @@ at::Tensor draw_seed(const at::Tensor& x) {
 // Python with the same composite in Python for everything else. It runs at the autograd key and
 // calls the operator from the top, so autograd and dispatch modes see the operator it calls, as
 // they would see the two calls made from Python; an eager call saves a trip through Python.
-at::Tensor draw_dropout(const at::Tensor& x, double p, at::OptionalIntArrayRef mask_shape) {
-  const at::Tensor seed = draw_seed(x);
+at::Tensor draw_dropout(c10::DispatchKeySet keys, const at::Tensor& x, double p,
+                        at::OptionalIntArrayRef mask_shape) {
+  const at::Tensor seed = draw_seed(keys, x);
   if (!mask_shape) return operators().dropout.call(x, p, seed);
   return operators().broadcast_dropout.call(x, p, seed, c10::fromIntArrayRefSlow(*mask_shape));
 }

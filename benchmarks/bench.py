@@ -5,29 +5,34 @@
     python benchmarks/bench.py --ops dropout --sizes 16M --dtypes float32 --rounds 7
 
 For every case each implementation (dropkit, its peers, and the unavoidable-copies floor) is timed
-with ``torch.utils.benchmark.Timer.blocked_autorange`` in turn, for several interleaved rounds.
-Ratios are formed within a round (peer time / dropkit time: above 1, dropkit is faster), and the
-report gives the worst round as well as the median, so a claim holds in every round rather than in
-a good one. The floor is what forward plus backward cannot avoid: two reads and two writes of the
-tensor (``x * 2`` and ``grad * 2``); ``vs_floor`` is dropkit's time over it. ``saved_B_per_elem``
-is what each implementation keeps for backward. The environment that can move timings (threads,
-transparent huge pages, allocator settings, dropkit's backend) is printed with the results.
+in short blocks of calls that alternate between the implementations, in a rotating order, so that
+a burst of noise from the machine falls on all of them alike; a round's time for an
+implementation is the median of its blocks in that round. Ratios are formed within a round (peer
+time / dropkit time: above 1, dropkit is faster), and the report gives the worst round as well as
+the median, so a claim holds in every round rather than in a good one. Timings run with the
+process's torch thread count (``--threads``; torch's own default otherwise) and the garbage
+collector paused, as ``timeit`` does. The floor is what forward plus backward cannot avoid: two
+reads and two writes of the tensor (``x * 2`` and ``grad * 2``); ``vs_floor`` is dropkit's time
+over it. ``saved_B_per_elem`` is what each implementation keeps for backward. The environment
+that can move timings (threads, transparent huge pages, allocator settings, dropkit's backend) is
+printed with the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils import benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's peers.py; a script
 import peers as peer_loading
@@ -67,6 +72,13 @@ def make_input(shape: Sequence[int], dtype: torch.dtype, layout: str) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x
 
 
+def make_gradient(x: Tensor) -> Tensor:
+    """A random gradient for the output of an op on ``x``: in ``x``'s layout, as the op's output
+    is, so that no implementation's backward pays for a layout change."""
+    values = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    return torch.empty_like(x).copy_(values)
+
+
 def train_step(op: Callable[[Tensor], Tensor], x: Tensor, grad: Tensor) -> Callable[[], None]:
     """Forward plus backward of ``op`` on a fresh leaf view of ``x``."""
 
@@ -104,10 +116,42 @@ def saved_bytes_per_element(op: Callable[[Tensor], Tensor], x: Tensor) -> float:
     return sum(storages.values()) / x.numel()
 
 
-def time_once(step: Callable[[], None], min_run_time: float) -> float:
-    """Median seconds per call of ``step`` from one ``blocked_autorange``."""
-    timer = benchmark.Timer(stmt="step()", globals={"step": step})
-    return float(timer.blocked_autorange(min_run_time=min_run_time).median)
+BLOCKS = 8  # blocks per implementation and round
+
+
+def calls_per_block(step: Callable[[], None], seconds: float) -> int:
+    """How many calls of ``step`` take about ``seconds`` (at least one)."""
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            step()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds / 4 or calls >= 1 << 20:
+            return max(1, round(calls * seconds / max(elapsed, 1e-9)))
+        calls *= 2
+
+
+def time_round(steps: dict[str, Callable[[], None]], calls: dict[str, int]) -> dict[str, float]:
+    """Seconds per call of each step in one round: the median of ``BLOCKS`` blocks of calls,
+    the steps alternating block by block in a rotating order."""
+    names = list(steps)
+    blocks: dict[str, list[float]] = {name: [] for name in names}
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for block in range(BLOCKS):
+            shift = block % len(names)
+            for name in names[shift:] + names[:shift]:
+                step, count = steps[name], calls[name]
+                start = time.perf_counter()
+                for _ in range(count):
+                    step()
+                blocks[name].append((time.perf_counter() - start) / count)
+    finally:
+        if collecting:
+            gc.enable()
+    return {name: statistics.median(values) for name, values in blocks.items()}
 
 
 def run_case(
@@ -121,16 +165,16 @@ def run_case(
 ) -> dict[str, Any]:
     """Every implementation of one case, interleaved over ``rounds``; ratios formed per round."""
     x = make_input(SHAPES[size], DTYPES[dtype], layout)
-    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(x.dtype)
-    grad = grad.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else grad
+    grad = make_gradient(x)
     steps = {"dropkit": train_step(OPS[op], x, grad), "floor": floor_step(x, grad)}
     steps.update({name: train_step(function, x, grad) for name, function in peers.items()})
     for step in steps.values():  # warm-up: first calls build kernels and caches
         step()
+    calls = {name: calls_per_block(step, min_run_time / BLOCKS) for name, step in steps.items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
-        for name, step in steps.items():
-            times[name].append(time_once(step, min_run_time))
+        for name, seconds in time_round(steps, calls).items():
+            times[name].append(seconds)
     ours = times["dropkit"]
     result: dict[str, Any] = {
         "op": op,
@@ -199,7 +243,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--layouts", default=",".join(LAYOUTS), help="comma-separated")
     parser.add_argument("--quick", action="store_true", help=f"sizes {','.join(QUICK_SIZES)}")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
-    parser.add_argument("--min-run-time", type=float, default=0.05, help="seconds per timing")
+    parser.add_argument(
+        "--min-run-time", type=float, default=0.05, help="seconds per implementation and round"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (torch's own)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -50,6 +51,42 @@ def test_bench_json_is_the_whole_standard_output() -> None:
     torch_peer = rows[0]["peers"]["torch F.dropout"]["speedup"]
     assert torch_peer["worst"] <= torch_peer["median"] <= torch_peer["best"]
     assert rows[0]["saved_B_per_elem"]["torch F.dropout"] >= 1  # torch keeps a mask
+
+
+def test_rounds_alternate_blocks_in_a_rotating_order() -> None:
+    import bench
+
+    order: list[str] = []
+    steps = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
+    times = bench.time_round(steps, {"a": 2, "b": 1, "c": 3})
+    assert set(times) == {"a", "b", "c"} and all(value > 0 for value in times.values())
+    assert len(order) == 6 * bench.BLOCKS
+    blocks = bench.BLOCKS
+    assert [order.count(name) for name in "abc"] == [2 * blocks, blocks, 3 * blocks]
+    assert order[:6] == ["a", "a", "b", "c", "c", "c"]  # block 0: a, b, c
+    assert order[6:12] == ["b", "c", "c", "c", "a", "a"]  # block 1 starts one further on
+    assert order[12:18] == ["c", "c", "c", "a", "a", "b"]
+
+
+def test_calls_per_block_scales_to_the_time_asked() -> None:
+    import time
+
+    import bench
+
+    assert bench.calls_per_block(lambda: time.sleep(0.002), 0.02) in range(5, 11)
+    assert bench.calls_per_block(lambda: time.sleep(0.03), 0.02) == 1
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed"])
+def test_the_gradient_has_the_layout_of_the_input(layout: str) -> None:
+    import bench
+
+    x = bench.make_input(bench.SHAPES["1K"], torch.float16, layout)
+    grad = bench.make_gradient(x)
+    assert grad.stride() == x.stride() and grad.dtype == x.dtype
+    assert not torch.equal(grad, x)
+    if layout == "transposed":
+        assert not x.is_contiguous()
 
 
 def test_bench_refuses_unknown_choices() -> None:

@@ -248,10 +248,10 @@ class Validated(property, Generic[Value]):
         self.storage = f"_{name}"
 
     def _read(self, instance: Any) -> Value:
-        value = instance.__dict__.get(self.storage, self.default)
+        value: Value = instance.__dict__.get(self.storage, self.default)  # read on every forward
         if value is _UNSET:
             raise AttributeError(f"{type(instance).__name__} has no {self.name!r} set yet")
-        return cast(Value, value)
+        return value
 
     def _write(self, instance: Any, value: Any) -> None:
         if self.of_instance:

@@ -13,9 +13,15 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from torch.fx import Proxy
+from torch.fx import Proxy, _symbolic_trace
 
 Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def fx_tracing() -> bool:
+    """Whether a ``torch.fx`` tracer is running, the only time an argument can be a Proxy
+    (``Tracer.trace`` sets the flag read here; a torch without it counts as always tracing)."""
+    return bool(getattr(_symbolic_trace, "_is_fx_tracing_flag", True))
 
 
 def traceable(function: Function) -> Function:
@@ -23,12 +29,10 @@ def traceable(function: Function) -> Function:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for value in args:
-            if isinstance(value, Proxy):
-                return value.tracer.create_proxy("call_function", wrapper, args, kwargs)
-        for value in kwargs.values():
-            if isinstance(value, Proxy):
-                return value.tracer.create_proxy("call_function", wrapper, args, kwargs)
+        if fx_tracing():  # outside a trace no argument is a Proxy: no scan
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, Proxy):
+                    return value.tracer.create_proxy("call_function", wrapper, args, kwargs)
         return function(*args, **kwargs)
 
     return cast(Function, wrapper)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from dropkit import rng
 from dropkit._validation import Validated, check_dims, check_floating, check_probability
+from dropkit.functional._tracing import fx_tracing
 
 
 def _follow(module: RandomModule, value: rng.GeneratorSource) -> None:
@@ -40,13 +41,16 @@ class RandomModule(nn.Module):
         """The random submodules that follow this module's generator (none by default)."""
         return ()
 
-    def draw_generator(self, device: torch.device) -> torch.Generator | None:
-        """The generator for one training-time random op on ``device`` (None in evaluation, where
-        dropout draws nothing, so a stream takes no number then)."""
+    def draw_generator(self, where: torch.device | Tensor) -> torch.Generator | None:
+        """The generator for one training-time random op on the device ``where`` names (a tensor
+        stands for its device, read only when a generator is set): None in evaluation, where
+        dropout draws nothing, so a stream takes no number then, and None for the global one."""
         if not self.training:
             return None
         source = self.generator
-        return None if source is None else rng.resolve(source, device)
+        if source is None:
+            return None
+        return rng.resolve(source, where.device if isinstance(where, Tensor) else where)
 
     def with_generator(self, text: str) -> str:
         """``extra_repr`` text with the generator appended when one is set."""
@@ -78,11 +82,12 @@ class RateModule(RandomModule):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # under torch.fx.symbolic_trace the module is one leaf node, called at run time
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, torch.fx.Proxy):
-                tracer = value.tracer
-                path = tracer.path_of_module(self)  # type: ignore[attr-defined]
-                return tracer.create_proxy("call_module", path, args, kwargs)
+        if fx_tracing():
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, torch.fx.Proxy):
+                    tracer = value.tracer
+                    path = tracer.path_of_module(self)  # type: ignore[attr-defined]
+                    return tracer.create_proxy("call_module", path, args, kwargs)
         return super().__call__(*args, **kwargs)
 
     def extra_repr(self) -> str:

@@ -136,7 +136,7 @@ class ConcreteDropout(RateModule):
         if not self.training:
             return self.module(x)
         p = self.probability().to(x.dtype)
-        generator = self.draw_generator(x.device)
+        generator = self.draw_generator(x)
         u = torch.rand(
             self._noise_shape(x),
             dtype=x.dtype,

@@ -51,7 +51,7 @@ class _DropBlock(RateModule):
             self.block_size,
             self.training,
             shared_channels=self.shared_channels,
-            generator=self.draw_generator(x.device),
+            generator=self.draw_generator(x),
         )
 
     def extra_repr(self) -> str:

@@ -119,9 +119,7 @@ class DropConnect(RateModule):
     def forward(self, x: Tensor) -> Tensor:
         weight, bias = self.module.weight, self.module.bias
         if self.training:
-            dropped = drop_connect(
-                weight, self.p, True, generator=self.draw_generator(weight.device)
-            )
+            dropped = drop_connect(weight, self.p, True, generator=self.draw_generator(weight))
             return self._activate(call_with_weight(self.module, x, dropped, bias))
         if self.inference == "gaussian":
             return drop_connect_gaussian(

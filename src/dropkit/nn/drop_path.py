@@ -47,7 +47,7 @@ class DropPath(RateModule):
         self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
-        generator = self.draw_generator(x.device)
+        generator = self.draw_generator(x)
         return drop_path(x, self.p, self.training, mode=self.mode, generator=generator)
 
     def extra_repr(self) -> str:

@@ -59,7 +59,7 @@ class Dropout(RateModule):
             self.p,
             self.training,
             broadcast_dims=self.broadcast_dims,
-            generator=self.draw_generator(x.device),
+            generator=self.draw_generator(x),
         )
 
     def extra_repr(self) -> str:

@@ -66,7 +66,7 @@ class EmbeddingDropout(RateModule):
             self.training,
             tokens=tokens,
             lookup=self._lookup,
-            generator=self.draw_generator(weight.device),
+            generator=self.draw_generator(weight),
         )
 
     def _lookup(self, tokens: Tensor, weight: Tensor) -> Tensor:

@@ -49,7 +49,7 @@ class LockedDropout(RateModule):
         self.batch_first = batch_first
 
     def forward(self, x: Tensor) -> Tensor:
-        generator = self.draw_generator(x.device)
+        generator = self.draw_generator(x)
         return locked_dropout(
             x, self.p, self.training, batch_first=self.batch_first, generator=generator
         )

@@ -43,7 +43,7 @@ class GaussianDropout(RateModule):
         super().__init__(p, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        return gaussian_dropout(x, self.p, self.training, generator=self.draw_generator(x.device))
+        return gaussian_dropout(x, self.p, self.training, generator=self.draw_generator(x))
 
 
 class AlphaDropout(RateModule):
@@ -73,7 +73,7 @@ class AlphaDropout(RateModule):
         super().__init__(p, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        return alpha_dropout(x, self.p, self.training, generator=self.draw_generator(x.device))
+        return alpha_dropout(x, self.p, self.training, generator=self.draw_generator(x))
 
 
 class GaussianNoise(RandomModule):
@@ -106,7 +106,7 @@ class GaussianNoise(RandomModule):
         self.std = std
 
     def forward(self, x: Tensor) -> Tensor:
-        return gaussian_noise(x, self.std, self.training, generator=self.draw_generator(x.device))
+        return gaussian_noise(x, self.std, self.training, generator=self.draw_generator(x))
 
     def extra_repr(self) -> str:
         return self.with_generator(f"std={self.std}")

@@ -59,7 +59,7 @@ class DropPathResidual(RateModule):
         self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
-        generator = self.draw_generator(x.device)
+        generator = self.draw_generator(x)
         return drop_path_residual(
             x, self.branch, self.p, self.training, mode=self.mode, generator=generator
         )

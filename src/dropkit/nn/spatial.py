@@ -19,7 +19,7 @@ class _SpatialDropout(RateModule):
 
     def forward(self, x: Tensor) -> Tensor:
         check_module_rank(self, x, self.rank, self.shape)
-        return spatial_dropout(x, self.p, self.training, generator=self.draw_generator(x.device))
+        return spatial_dropout(x, self.p, self.training, generator=self.draw_generator(x))
 
 
 class SpatialDropout1d(_SpatialDropout):

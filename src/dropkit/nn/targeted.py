@@ -80,7 +80,7 @@ class TargetedDropout(RateModule):
         if not self.training:
             return self.module(x)
         weight = self.module.weight
-        generator = self.draw_generator(weight.device)
+        generator = self.draw_generator(weight)
         weight = targeted_dropout(
             weight, self.targeted_fraction, self.p, True, mode=self.mode, generator=generator
         )

@@ -104,7 +104,7 @@ class WeightDrop(RateModule):
         dropped: dict[str, Tensor] = {}
         for name in self.weights:
             weight = self.module.get_parameter(name)
-            generator = self.draw_generator(weight.device)
+            generator = self.draw_generator(weight)
             dropped[name] = drop_connect(weight, self.p, True, generator=generator)
         return functional_call(self.module, dropped, args, kwargs)
 

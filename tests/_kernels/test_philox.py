@@ -157,10 +157,16 @@ def layouts(x):
 
 @needs_kernel
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_kernel_layouts_give_the_same_values_in_the_input_format(dtype):
+@pytest.mark.parametrize(
+    "shape",
+    # more channels and positions than one tile; sizes whose counters line up across a tile
+    # (four positions per counter) and sizes whose do not
+    [(2, 70, 9, 11), (2, 70, 8, 12), (1, 9, 5, 128), (3, 130, 4, 6), (2, 40, 4, 8)],
+)
+def test_kernel_layouts_give_the_same_values_in_the_input_format(dtype, shape):
     from dropkit._kernels import cpu
 
-    x = torch.randn(2, 70, 9, 11).to(dtype)  # more channels and positions than one tile
+    x = torch.randn(*shape).to(dtype)
     expected = cpu.dropout_with_seed(x, 0.4, 7, 1)
     keep = keep_mask(x.shape, 0.4, 7, 1)
     assert torch.equal(expected, torch.where(keep, x * (1 / 0.6), torch.zeros((), dtype=dtype)))

@@ -159,6 +159,39 @@ inline void random_gather(uint32_t* words, const int64_t* index, const Stream& s
   }
 }
 
+// The words of the four consecutive logical indices start + q (q < 4, start a multiple of 4)
+// at `depth` <= kBlock positions `step` counters apart: columns[q][k] is the word of
+// start + q + 4 k step (rounded up to whole batches). Each counter's four words are one
+// position's four columns, so a tile read across the logical order needs no transposition.
+inline void random_columns(uint32_t (*columns)[kBlock], int64_t start, int64_t step,
+                           int64_t depth, const Stream& s) {
+  constexpr int kBatches = 4;  // as random_block<2>: enough multiplies in flight, no spills
+  typedef uint32_t Words __attribute__((vector_size(4 * kLanes)));
+  Lanes lane{};
+  for (int j = 0; j < kLanes; ++j) lane[j] = static_cast<uint64_t>(j * step);
+  const auto first = static_cast<uint64_t>(start) / 4;
+  for (int half = 0; half * kBatches * kLanes < depth; ++half) {
+    Lanes c0[kBatches], c1[kBatches], c2[kBatches], c3[kBatches];
+    for (int b = 0; b < kBatches; ++b) {
+      const int64_t k = (half * kBatches + b) * kLanes;
+      const Lanes group = lane + (first + static_cast<uint64_t>(k * step));
+      c0[b] = group;
+      c1[b] = group >> 32;
+      c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
+      c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+    }
+    philox_rounds(c0, c1, c2, c3, kBatches, s);
+    for (int b = 0; b < kBatches; ++b) {
+      const int64_t k = (half * kBatches + b) * kLanes;
+      const Words words[4] = {__builtin_convertvector(c0[b], Words),
+                              __builtin_convertvector(c1[b], Words),
+                              __builtin_convertvector(c2[b], Words),
+                              __builtin_convertvector(c3[b], Words)};
+      for (int q = 0; q < 4; ++q) std::memcpy(columns[q] + k, &words[q], sizeof(Words));
+    }
+  }
+}
+
 uint32_t keep_threshold(double p) {
   // P(keep) = threshold / 2^32, within 2^-32 of 1 - p; llround rounds halves up here (x >= 0)
   const double scaled = static_cast<double>(std::llround((1.0 - p) * 4294967296.0));
@@ -521,8 +554,28 @@ void dropout_tiled(const T* src, T* dst, const Walk& w, const Stream& s, uint32_
       const Run r = run_start(outer, task / tiles);
       const int64_t first = (task % tiles) * kTile;
       const int64_t count = std::min(kTile, width - first);
+      // four tile positions per counter where the counters line up (the usual sizes)
+      const bool columns = w.logical[inner] % 4 == 0 && (r.logical + first) % 4 == 0 &&
+                           count % 4 == 0;
       for (int64_t chunk = 0; chunk < length; chunk += kBlock) {
         const int64_t depth = std::min(kBlock, length - chunk);
+        if (columns) {
+          for (int64_t j = 0; j < count; j += 4) {
+            random_columns(words, r.logical + first + j + chunk * w.logical[inner],
+                           w.logical[inner] / 4, depth, s);
+            for (int64_t q = 0; q < 4; ++q) {
+              const T* xs = src + r.in + (first + j + q) * w.in[across] + chunk * w.in[inner];
+              T* ys = dst + r.out + (first + j + q) * w.out[across] + chunk * w.out[inner];
+              if (w.in[inner] == 1 && w.out[inner] == 1) {
+                apply_words<T, true>(xs, 1, ys, 1, words[q], depth, threshold, factor);
+              } else {
+                apply_words<T, false>(xs, w.in[inner], ys, w.out[inner], words[q], depth,
+                                      threshold, factor);
+              }
+            }
+          }
+          continue;
+        }
         for (int64_t k = 0; k < depth; ++k) {
           const int64_t start = r.logical + first + (chunk + k) * w.logical[inner];
           const int64_t base = start & ~int64_t{3};

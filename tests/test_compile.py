@@ -158,6 +158,37 @@ def test_fx_symbolic_trace_of_a_model_containing_each_module(index):
     assert leaves
 
 
+def test_graphs_built_from_proxies_by_hand_record_the_ops_and_modules():
+    # outside symbolic_trace no tracer flag is set: a Proxy passed first is still recognised
+    from torch.fx.proxy import GraphAppendingTracer
+
+    graph = torch.fx.Graph()
+    tracer = GraphAppendingTracer(graph)
+    x = torch.fx.Proxy(graph.placeholder("x"), tracer)
+    y = dk.functional.drop_path(dk.functional.dropout(x, 0.3), 0.2)
+    graph.output(y.node)
+    targets = [node.target for node in graph.nodes if node.op == "call_function"]
+    assert targets == [dk.functional.dropout, dk.functional.drop_path]
+    module = torch.fx.GraphModule(torch.nn.Module(), graph)
+    torch.manual_seed(3)
+    out = module(torch.ones(6, 50))
+    torch.manual_seed(3)
+    expected = dk.functional.drop_path(dk.functional.dropout(torch.ones(6, 50), 0.3), 0.2)
+    assert torch.equal(out, expected)
+
+
+def test_an_fx_transformer_keeps_dropkit_modules_as_leaves():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), dk.Dropout(0.3), dk.DropPath(0.2))
+    transformed = torch.fx.Transformer(torch.fx.symbolic_trace(model)).transform()
+    kinds = [node.op for node in transformed.graph.nodes]
+    assert kinds.count("call_module") == 3
+    x = torch.randn(4, 8)
+    torch.manual_seed(4)
+    out = transformed(x)
+    torch.manual_seed(4)
+    assert torch.equal(out, model(x))
+
+
 def test_jit_trace_of_a_training_module_draws_fresh_masks():
     traced = torch.jit.trace(dk.Dropout(0.5), torch.ones(1000), check_trace=False)
     first, second = traced(torch.ones(1000)), traced(torch.ones(1000))

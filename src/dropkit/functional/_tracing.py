@@ -13,15 +13,20 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from torch import Tensor
 from torch.fx import Proxy, _symbolic_trace
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
 
-def fx_tracing() -> bool:
-    """Whether a ``torch.fx`` tracer is running, the only time an argument can be a Proxy
-    (``Tracer.trace`` sets the flag read here; a torch without it counts as always tracing)."""
-    return bool(getattr(_symbolic_trace, "_is_fx_tracing_flag", True))
+def may_hold_proxies(args: tuple[Any, ...]) -> bool:
+    """Whether a call's arguments may hold a :class:`torch.fx.Proxy` and need a scan: always,
+    unless the first is a plain tensor and no fx tracer is running (``Tracer.trace`` sets the
+    flag read here; a torch without it counts as tracing). Graphs built from proxies by hand
+    (``GraphAppendingTracer``, ``fx.Transformer``) pass a Proxy first and are scanned."""
+    if args and type(args[0]) is Tensor:
+        return bool(getattr(_symbolic_trace, "_is_fx_tracing_flag", True))
+    return True
 
 
 def traceable(function: Function) -> Function:
@@ -29,7 +34,7 @@ def traceable(function: Function) -> Function:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if fx_tracing():  # outside a trace no argument is a Proxy: no scan
+        if may_hold_proxies(args):  # the common eager call skips the scan
             for value in (*args, *kwargs.values()):
                 if isinstance(value, Proxy):
                     return value.tracer.create_proxy("call_function", wrapper, args, kwargs)

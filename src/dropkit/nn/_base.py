@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from dropkit import rng
 from dropkit._validation import Validated, check_dims, check_floating, check_probability
-from dropkit.functional._tracing import fx_tracing
+from dropkit.functional._tracing import may_hold_proxies
 
 
 def _follow(module: RandomModule, value: rng.GeneratorSource) -> None:
@@ -82,7 +82,7 @@ class RateModule(RandomModule):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # under torch.fx.symbolic_trace the module is one leaf node, called at run time
-        if fx_tracing():
+        if may_hold_proxies(args):
             for value in (*args, *kwargs.values()):
                 if isinstance(value, torch.fx.Proxy):
                     tracer = value.tracer

@@ -98,6 +98,17 @@ inline void philox_rounds(Lanes* c0, Lanes* c1, Lanes* c2, Lanes* c3, int batche
   }
 }
 
+// Counter words of kLanes counters `group` (64-bit counter numbers) under the stream: word 0
+// keeps the whole number, whose high half the multiplies ignore, word 1 its high half, words 2
+// and 3 the offset.
+inline void start_counters(Lanes& c0, Lanes& c1, Lanes& c2, Lanes& c3, Lanes group,
+                           const Stream& s) {
+  c0 = group;
+  c1 = group >> 32;
+  c2 = Lanes{} + static_cast<uint64_t>(s.offset0);
+  c3 = Lanes{} + static_cast<uint64_t>(s.offset1);
+}
+
 // The words of the Blocks * 64 elements starting at logical index `base` (a multiple of 4):
 // element base + 4 j + k takes word k of counter base / 4 + j. Two blocks at once keep enough
 // independent multiplies in flight to hide their latency (about 15% faster per word than one);
@@ -107,16 +118,12 @@ inline void random_block(uint32_t* words, int64_t base, const Stream& s) {
   constexpr int kBatches = Blocks * kBlock / 4 / kLanes;
   Lanes c0[kBatches], c1[kBatches], c2[kBatches], c3[kBatches];
   const auto first = static_cast<uint64_t>(base) / 4;
-  // The counters as vector arithmetic (filled lane by lane, the setup cost as much as the
-  // rounds): word 0 keeps the full 64-bit counter, whose high half the multiplies ignore.
+  // the counters as vector arithmetic (filled lane by lane, the setup cost as much as the rounds)
   Lanes lane{};
   for (int j = 0; j < kLanes; ++j) lane[j] = static_cast<uint64_t>(j);
   for (int b = 0; b < kBatches; ++b) {
-    const Lanes group = lane + (first + static_cast<uint64_t>(b * kLanes));
-    c0[b] = group;
-    c1[b] = group >> 32;
-    c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
-    c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+    start_counters(c0[b], c1[b], c2[b], c3[b], lane + (first + static_cast<uint64_t>(b * kLanes)),
+                   s);
   }
   philox_rounds(c0, c1, c2, c3, kBatches, s);
   for (int b = 0; b < kBatches; ++b) {
@@ -143,11 +150,7 @@ inline void random_gather(uint32_t* words, const int64_t* index, const Stream& s
   for (int b = 0; b < batches; ++b) {
     Lanes group;
     std::memcpy(&group, index + b * kLanes, sizeof(group));
-    group >>= 2;  // the counter of a non-negative index; its high half the multiplies ignore
-    c0[b] = group;
-    c1[b] = group >> 32;
-    c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
-    c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+    start_counters(c0[b], c1[b], c2[b], c3[b], group >> 2, s);  // non-negative indices
   }
   philox_rounds(c0, c1, c2, c3, batches, s);
   for (int b = 0; b < batches; ++b) {
@@ -174,11 +177,8 @@ inline void random_columns(uint32_t (*columns)[kBlock], int64_t start, int64_t s
     Lanes c0[kBatches], c1[kBatches], c2[kBatches], c3[kBatches];
     for (int b = 0; b < kBatches; ++b) {
       const int64_t k = (half * kBatches + b) * kLanes;
-      const Lanes group = lane + (first + static_cast<uint64_t>(k * step));
-      c0[b] = group;
-      c1[b] = group >> 32;
-      c2[b] = Lanes{} + static_cast<uint64_t>(s.offset0);
-      c3[b] = Lanes{} + static_cast<uint64_t>(s.offset1);
+      start_counters(c0[b], c1[b], c2[b], c3[b], lane + (first + static_cast<uint64_t>(k * step)),
+                     s);
     }
     philox_rounds(c0, c1, c2, c3, kBatches, s);
     for (int b = 0; b < kBatches; ++b) {

@@ -104,7 +104,9 @@ def layouts_of(x):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("shape", [(4, 16, 20, 20), (2, 8, 6, 10, 12), (3, 5, 30), (2, 300, 3, 250)])
+@pytest.mark.parametrize(
+    "shape", [(4, 16, 20, 20), (2, 8, 6, 10, 12), (3, 5, 30), (2, 300, 3, 250)]
+)
 def test_every_layout_and_dtype_gives_the_contiguous_result(shape, dtype):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(6)).to(dtype)
     for shared in (False, True):

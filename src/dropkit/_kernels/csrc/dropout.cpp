@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <c10/util/SmallVector.h>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -370,6 +371,20 @@ void dropout_tiled(const T* src, T* dst, const Walk& w, const Stream& s, uint32_
   });
 }
 
+// keep[i] for i < count: whether element i of the Philox keep mask of (seed, offset) is kept.
+void fill_keep_mask(bool* keep, int64_t count, double p, int64_t seed, int64_t offset) {
+  const uint32_t threshold = keep_threshold(p);
+  const Stream stream = make_stream(seed, offset);
+  at::parallel_for(0, (count + kBlock - 1) / kBlock, 512, [&](int64_t begin, int64_t end) {
+    alignas(64) uint32_t words[kBlock];
+    for (int64_t block = begin; block < end; ++block) {
+      random_block(words, block * kBlock, stream);
+      const int64_t valid = std::min<int64_t>(kBlock, count - block * kBlock);
+      for (int64_t j = 0; j < valid; ++j) keep[block * kBlock + j] = words[j] < threshold;
+    }
+  });
+}
+
 }  // namespace
 
 namespace dropkit {
@@ -402,18 +417,7 @@ at::Tensor dropout_fused(const at::Tensor& x, double p, int64_t seed, int64_t of
 at::Tensor keep_mask_fused(int64_t seed, at::IntArrayRef shape, double p, int64_t offset) {
   TORCH_CHECK(p >= 0.0 && p <= 1.0, "dropkit::keep_mask_fused expects 0 <= p <= 1, got ", p);
   at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kBool));
-  const int64_t n = out.numel();
-  const uint32_t threshold = keep_threshold(p);
-  const Stream stream = make_stream(seed, offset);
-  bool* keep = out.mutable_data_ptr<bool>();
-  at::parallel_for(0, (n + kBlock - 1) / kBlock, 512, [&](int64_t begin, int64_t end) {
-    alignas(64) uint32_t words[kBlock];
-    for (int64_t block = begin; block < end; ++block) {
-      random_block(words, block * kBlock, stream);
-      const int64_t count = std::min<int64_t>(kBlock, n - block * kBlock);
-      for (int64_t j = 0; j < count; ++j) keep[block * kBlock + j] = words[j] < threshold;
-    }
-  });
+  fill_keep_mask(out.mutable_data_ptr<bool>(), out.numel(), p, seed, offset);
   return out;
 }
 
@@ -460,31 +464,33 @@ void row_piece(const T* xs, T* ys, int64_t count, int64_t in_step, int64_t out_s
   }
 }
 
-// out = x * scale where the bool mask `keep` (x's dims, each of x's size or 1, broadcast against
-// x) is true, zeros elsewhere: drop_path's rows, spatial dropout's (N, C) maps. One pass in the
+namespace {
+
+// Whether a mask of `sizes` broadcasts against x: x's dims, each of x's size or 1.
+bool broadcasts_against(at::IntArrayRef sizes, const at::Tensor& x) {
+  if (static_cast<int64_t>(sizes.size()) != x.dim()) return false;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (sizes[d] != x.size(d) && sizes[d] != 1) return false;
+  }
+  return true;
+}
+
+// out = x * scale where `kept` (a row-major bool mask of `sizes`, which broadcast against x) is
+// true, zeros elsewhere: drop_path's rows, spatial dropout's (N, C) maps. One pass in the
 // output's memory order (x's memory format): the walk's index is the mask's position, so the
 // dims the mask does not vary over merge into long runs (a whole sample of drop_path on
 // channels_last input is one run). Dropped rows are written as zeros without reading x.
-at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double scale) {
-  TORCH_CHECK(x.device().is_cpu() && keep_in.device().is_cpu(),
-              "dropkit::row_dropout expects CPU tensors");
-  TORCH_CHECK(keep_in.scalar_type() == at::kBool, "dropkit::row_dropout expects a bool mask");
-  bool broadcasts = keep_in.dim() == x.dim();
-  for (int64_t d = 0; broadcasts && d < x.dim(); ++d) {
-    broadcasts = keep_in.size(d) == x.size(d) || keep_in.size(d) == 1;
-  }
-  TORCH_CHECK(broadcasts,
-              "dropkit::row_dropout: the mask must cover whole leading rows (x's dims, each of "
-              "x's size or 1)");
-  const at::Tensor keep = keep_in.contiguous();
+at::Tensor masked_rows(const at::Tensor& x, const bool* kept, at::IntArrayRef sizes,
+                       double scale) {
   at::Tensor out = at::empty_like(x);
   if (x.numel() == 0) return out;
-  std::vector<int64_t> mask_strides(static_cast<size_t>(x.dim()));
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    mask_strides[static_cast<size_t>(d)] = keep.size(d) == 1 ? 0 : keep.stride(d);
+  c10::SmallVector<int64_t, kMaxDims> mask_strides(sizes.size());
+  int64_t mask_elements = 1;
+  for (int64_t d = x.dim() - 1; d >= 0; --d) {
+    mask_strides[d] = sizes[d] == 1 ? 0 : mask_elements;
+    mask_elements *= sizes[d];
   }
   const Walk w = make_walk(x, out, mask_strides);
-  const bool* kept = keep.const_data_ptr<bool>();
   // The two innermost dims of the walk are looped here; pieces of at most kPiece elements of a
   // run are the parallel tasks, and offsets are stepped, not divided out, within a task.
   constexpr int64_t kPiece = 16384;
@@ -511,7 +517,7 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
         const scalar_t* src = x.const_data_ptr<scalar_t>();
         scalar_t* dst = out.mutable_data_ptr<scalar_t>();
         const math factor = static_cast<math>(scale);
-        std::vector<math> factors(static_cast<size_t>(keep.numel()));
+        c10::SmallVector<math, 256> factors(static_cast<size_t>(mask_elements));
         for (size_t k = 0; k < factors.size(); ++k) factors[k] = kept[k] ? factor : math(0);
         if (repeated) {  // tasks are lines: whole blocks of lines in one loop nest
           at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
@@ -568,6 +574,32 @@ at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep_in, double sc
         });
       });
   return out;
+}
+
+}  // namespace
+
+at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep, double scale) {
+  TORCH_CHECK(x.device().is_cpu() && keep.device().is_cpu(),
+              "dropkit::row_dropout expects CPU tensors");
+  TORCH_CHECK(keep.scalar_type() == at::kBool, "dropkit::row_dropout expects a bool mask");
+  TORCH_CHECK(broadcasts_against(keep.sizes(), x),
+              "dropkit::row_dropout: the mask must broadcast against x (x's dims, each of x's "
+              "size or 1)");
+  const at::Tensor dense = keep.contiguous();
+  return masked_rows(x, dense.const_data_ptr<bool>(), dense.sizes(), scale);
+}
+
+at::Tensor broadcast_dropout_fused(const at::Tensor& x, double p, int64_t seed,
+                                   at::IntArrayRef mask_shape) {
+  TORCH_CHECK(x.device().is_cpu(), "dropkit::broadcast_dropout_fused expects a CPU tensor");
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "dropkit::broadcast_dropout_fused expects 0 <= p < 1, got ", p);
+  TORCH_CHECK(broadcasts_against(mask_shape, x),
+              "dropkit::broadcast_dropout_fused: the mask shape must broadcast against x");
+  int64_t count = 1;
+  for (const int64_t size : mask_shape) count *= size;
+  c10::SmallVector<bool, 256> keep(static_cast<size_t>(count));
+  fill_keep_mask(keep.data(), count, p, seed, 0);
+  return masked_rows(x, keep.data(), mask_shape, 1.0 / (1.0 - p));
 }
 
 }  // namespace dropkit

@@ -25,7 +25,12 @@ int64_t block_kept(const at::Tensor& seeds, int64_t mask_maps, at::IntArrayRef s
 at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds, at::IntArrayRef valid,
                       at::IntArrayRef blocks, bool shared, double scale);
 
-// x * scale where the leading-dims mask `keep` is true, zeros elsewhere.
+// x * scale where the bool mask `keep` (broadcast against x) is true, zeros elsewhere.
 at::Tensor row_dropout(const at::Tensor& x, const at::Tensor& keep, double scale);
+
+// x * keep / (1 - p) for the keep mask of `mask_shape` for (seed, offset 0), broadcast against
+// x: keep_mask_fused and row_dropout in one call, without the mask tensor.
+at::Tensor broadcast_dropout_fused(const at::Tensor& x, double p, int64_t seed,
+                                   at::IntArrayRef mask_shape);
 
 }  // namespace dropkit

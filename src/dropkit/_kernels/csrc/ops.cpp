@@ -91,8 +91,8 @@ std::optional<int64_t> seed_value(const at::Tensor& seed) {
   return *seed.const_data_ptr<int64_t>();
 }
 
-std::optional<std::vector<int64_t>> concrete(c10::SymIntArrayRef sizes) {
-  std::vector<int64_t> values;
+std::optional<c10::SmallVector<int64_t, 8>> concrete(c10::SymIntArrayRef sizes) {
+  c10::SmallVector<int64_t, 8> values;
   values.reserve(sizes.size());
   for (const auto& size : sizes) {
     const auto value = size.maybe_as_int();
@@ -213,7 +213,7 @@ at::Tensor drop_block_seeded(const at::Tensor& x, double gamma, at::IntArrayRef 
 }
 
 // Whether drop_block_seeded serves these arguments (else the Python implementation does).
-bool blocks_apply(const at::Tensor& x, double gamma, const std::vector<int64_t>& blocks) {
+bool blocks_apply(const at::Tensor& x, double gamma, at::IntArrayRef blocks) {
   if (x.dim() < 3 || x.dim() > 5 || static_cast<int64_t>(blocks.size()) != x.dim() - 2 ||
       x.numel() == 0 || !(gamma >= 0.0 && gamma <= 1.0)) {
     return false;
@@ -269,8 +269,7 @@ std::optional<at::Tensor> broadcast_dropout_fast(c10::DispatchKeySet keys, const
     const auto sizes = concrete(mask_shape);
     const auto value = seed_value(seed);
     if (sizes && value && covers_leading_dims(*sizes, x)) {
-      const at::Tensor keep = dropkit::keep_mask_fused(*value, *sizes, p, 0);
-      return dropkit::row_dropout(x, keep, 1.0 / (1.0 - p));
+      return dropkit::broadcast_dropout_fused(x, p, *value, *sizes);
     }
   }
   return std::nullopt;
@@ -554,7 +553,7 @@ at::Tensor draw_dropout(c10::DispatchKeySet keys, const at::Tensor& x, double p,
 at::Tensor drop_block_fused(const at::Tensor& x, double gamma, at::IntArrayRef blocks,
                             bool shared, int64_t seed) {
   TORCH_CHECK(x.device().is_cpu(), "dropkit::drop_block_fused expects a CPU tensor");
-  TORCH_CHECK(blocks_apply(x, gamma, blocks.vec()),
+  TORCH_CHECK(blocks_apply(x, gamma, blocks),
               "dropkit::drop_block_fused expects (N, C, *spatial) input, 0 <= gamma <= 1 and "
               "blocks that fit the feature maps");
   return drop_block_seeded(x, gamma, blocks, shared, seed);

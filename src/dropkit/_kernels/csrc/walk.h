@@ -3,6 +3,8 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+#include <c10/util/SmallVector.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -30,10 +32,9 @@ struct Walk {
 
 // `logical` gives each dim's stride of the walk's index: the row-major logical index by default
 // (make_walk below), a mask's broadcast strides for row_dropout.
-inline Walk make_walk(const at::Tensor& x, const at::Tensor& out,
-                      const std::vector<int64_t>& logical) {
+inline Walk make_walk(const at::Tensor& x, const at::Tensor& out, c10::ArrayRef<int64_t> logical) {
   TORCH_CHECK(x.dim() <= kMaxDims, "dropkit: at most ", kMaxDims, " dims are supported");
-  std::vector<int> order;
+  c10::SmallVector<int, kMaxDims> order;
   for (int64_t d = x.dim() - 1; d >= 0; --d) {
     if (x.size(d) != 1) order.push_back(static_cast<int>(d));
   }
@@ -74,7 +75,7 @@ inline Walk make_walk(const at::Tensor& x, const at::Tensor& out,
 }
 
 inline Walk make_walk(const at::Tensor& x, const at::Tensor& out) {
-  std::vector<int64_t> logical(static_cast<size_t>(x.dim()));
+  c10::SmallVector<int64_t, kMaxDims> logical(static_cast<size_t>(x.dim()));
   int64_t stride = 1;
   for (int64_t d = x.dim() - 1; d >= 0; --d) {
     logical[static_cast<size_t>(d)] = stride;

@@ -414,7 +414,10 @@ def _draw_dropout_composite(x: Tensor, p: float, mask_shape: list[int] | None) -
     return call(broadcast_dropout_op, x, p, seed, list(mask_shape))
 
 
-_draw_dropout = torch.ops.dropkit.draw_dropout.default
+# the overload's C++ callable: what ``OpOverload.__call__`` calls, without its Python frame
+_draw_dropout = getattr(
+    torch.ops.dropkit.draw_dropout.default, "_op", torch.ops.dropkit.draw_dropout.default
+)
 #: Whether the compiled library's kernel for ``draw_dropout`` (CPU tensors) is loaded.
 _compiled_draw = False
 

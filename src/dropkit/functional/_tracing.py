@@ -24,9 +24,9 @@ def may_hold_proxies(args: tuple[Any, ...]) -> bool:
     unless the first is a plain tensor and no fx tracer is running (``Tracer.trace`` sets the
     flag read here; a torch without it counts as tracing). Graphs built from proxies by hand
     (``GraphAppendingTracer``, ``fx.Transformer``) pass a Proxy first and are scanned."""
-    if args and type(args[0]) is Tensor:
-        return bool(getattr(_symbolic_trace, "_is_fx_tracing_flag", True))
-    return True
+    return not (args and type(args[0]) is Tensor) or getattr(
+        _symbolic_trace, "_is_fx_tracing_flag", True
+    )
 
 
 def traceable(function: Function) -> Function:

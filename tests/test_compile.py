@@ -251,3 +251,13 @@ def test_a_saved_trace_of_every_drop_module_loads_and_runs_without_the_compiled_
     )
     assert result.returncode == 0, result.stderr
     assert "compiled library loaded: False" in result.stdout
+
+
+def test_modules_call_their_op_without_a_second_proxy_check():
+    from dropkit.functional._tracing import untraced
+
+    assert untraced(dk.functional.drop_path) is dk.functional.drop_path.__wrapped__
+    assert untraced(len) is len  # not decorated: itself
+    # a module still records itself as one leaf with its op inside it, never the op alone
+    traced = torch.fx.symbolic_trace(torch.nn.Sequential(dk.SpatialDropout2d(0.2)))
+    assert [node.op for node in traced.graph.nodes] == ["placeholder", "call_module", "output"]

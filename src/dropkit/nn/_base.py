@@ -47,7 +47,9 @@ class RandomModule(nn.Module):
         dropout draws nothing, so a stream takes no number then, and None for the global one."""
         if not self.training:
             return None
-        source = self.generator
+        # the stored value (Validated keeps it under "_" + name), read without the property:
+        # this runs on every forward
+        source = self.__dict__.get("_generator")
         if source is None:
             return None
         return rng.resolve(source, where.device if isinstance(where, Tensor) else where)
@@ -82,12 +84,13 @@ class RateModule(RandomModule):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # under torch.fx.symbolic_trace the module is one leaf node, called at run time
-        if may_hold_proxies(args):
-            for value in (*args, *kwargs.values()):
-                if isinstance(value, torch.fx.Proxy):
-                    tracer = value.tracer
-                    path = tracer.path_of_module(self)  # type: ignore[attr-defined]
-                    return tracer.create_proxy("call_module", path, args, kwargs)
+        if not may_hold_proxies(args):  # the common eager call
+            return super().__call__(*args, **kwargs)
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, torch.fx.Proxy):
+                tracer = value.tracer
+                path = tracer.path_of_module(self)  # type: ignore[attr-defined]
+                return tracer.create_proxy("call_module", path, args, kwargs)
         return super().__call__(*args, **kwargs)
 
     def extra_repr(self) -> str:
@@ -97,5 +100,7 @@ class RateModule(RandomModule):
 def check_module_rank(module: nn.Module, x: Tensor, rank: int, shape: str) -> None:
     """Refuse input of another rank (never reinterpret it), with a hint for unbatched input."""
     check_floating(x)
+    if x.dim() == rank:  # the common case: no message to build
+        return
     hint = "; add a batch dimension with x.unsqueeze(0)" if x.dim() == rank - 1 else ""
     check_dims(x, (rank,), shape_hint=f"{shape} for {type(module).__name__}{hint}")

@@ -9,10 +9,14 @@ from torch import Tensor
 
 from dropkit import rng
 from dropkit._validation import Validated, check_bool
+from dropkit.functional._tracing import untraced
 from dropkit.functional.drop_block import block_sizes, drop_block
 from dropkit.nn._base import RateModule, check_module_rank
 
 _BLOCK_SIZE = "The block's side, one size per spatial dim (clipped to the feature size)."
+
+# the op without its Proxy check: __call__ has done it (RateModule)
+_drop_block = untraced(drop_block)
 
 
 def _sizes_for(spatial_dims: int) -> Callable[[Any, str], tuple[int, ...]]:
@@ -45,7 +49,7 @@ class _DropBlock(RateModule):
 
     def forward(self, x: Tensor) -> Tensor:
         check_module_rank(self, x, self.rank, self.shape)
-        return drop_block(
+        return _drop_block(
             x,
             self.p,
             self.block_size,

@@ -6,8 +6,12 @@ from torch import Tensor
 
 from dropkit import rng
 from dropkit._validation import Validated, one_of
+from dropkit.functional._tracing import untraced
 from dropkit.functional.drop_path import DROP_PATH_MODES, DropPathMode, drop_path
 from dropkit.nn._base import RateModule
+
+# the op without its Proxy check: __call__ has done it (RateModule)
+_drop_path = untraced(drop_path)
 
 
 class DropPath(RateModule):
@@ -48,7 +52,7 @@ class DropPath(RateModule):
 
     def forward(self, x: Tensor) -> Tensor:
         generator = self.draw_generator(x)
-        return drop_path(x, self.p, self.training, mode=self.mode, generator=generator)
+        return _drop_path(x, self.p, self.training, mode=self.mode, generator=generator)
 
     def extra_repr(self) -> str:
         return self.with_generator(f"p={self.p}, mode={self.mode!r}")

@@ -8,8 +8,12 @@ from torch import Tensor
 
 from dropkit import rng
 from dropkit._validation import Validated, dims_argument
+from dropkit.functional._tracing import untraced
 from dropkit.functional.dropout import dropout
 from dropkit.nn._base import RateModule
+
+# the op without its Proxy check: __call__ has done it (RateModule)
+_dropout = untraced(dropout)
 
 
 class Dropout(RateModule):
@@ -54,7 +58,7 @@ class Dropout(RateModule):
         self.broadcast_dims = broadcast_dims
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropout(
+        return _dropout(
             x,
             self.p,
             self.training,

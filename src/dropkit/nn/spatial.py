@@ -5,8 +5,12 @@ from __future__ import annotations
 from torch import Tensor
 
 from dropkit import rng
+from dropkit.functional._tracing import untraced
 from dropkit.functional.spatial import spatial_dropout
 from dropkit.nn._base import RateModule, check_module_rank
+
+# the op without its Proxy check: __call__ has done it (RateModule)
+_spatial_dropout = untraced(spatial_dropout)
 
 
 class _SpatialDropout(RateModule):
@@ -19,7 +23,7 @@ class _SpatialDropout(RateModule):
 
     def forward(self, x: Tensor) -> Tensor:
         check_module_rank(self, x, self.rank, self.shape)
-        return spatial_dropout(x, self.p, self.training, generator=self.draw_generator(x))
+        return _spatial_dropout(x, self.p, self.training, generator=self.draw_generator(x))
 
 
 class SpatialDropout1d(_SpatialDropout):

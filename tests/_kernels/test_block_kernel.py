@@ -103,20 +103,21 @@ def layouts_of(x):
     return layouts
 
 
+@pytest.mark.parametrize("rate", [0.3, 0.85], ids=["sparse", "dense"])  # dense: many blocks
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize(
     "shape", [(4, 16, 20, 20), (2, 8, 6, 10, 12), (3, 5, 30), (2, 300, 3, 250)]
 )
-def test_every_layout_and_dtype_gives_the_contiguous_result(shape, dtype):
+def test_every_layout_and_dtype_gives_the_contiguous_result(shape, dtype, rate):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(6)).to(dtype)
     for shared in (False, True):
         expected = dk.functional.drop_block(
-            x, 0.3, 3, shared_channels=shared, generator=torch.Generator().manual_seed(7)
+            x, rate, 3, shared_channels=shared, generator=torch.Generator().manual_seed(7)
         )
         assert (expected == 0).any() and (expected != 0).any()
         for y in layouts_of(x):
             out = dk.functional.drop_block(
-                y, 0.3, 3, shared_channels=shared, generator=torch.Generator().manual_seed(7)
+                y, rate, 3, shared_channels=shared, generator=torch.Generator().manual_seed(7)
             )
             assert torch.equal(out, expected), (shared, y.stride())
             assert out.stride() == torch.empty_like(y).stride()

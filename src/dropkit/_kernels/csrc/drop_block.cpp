@@ -108,22 +108,25 @@ bool maps_are_runs(const at::Tensor& t, const BlockGeometry& g) {
 constexpr int64_t kMaxRowElements = 1 << 16;
 
 // Whether each spatial row (n, d, h) of `t` is one dense run of W * C elements with C innermost
-// (channels_last and channels_last_3d, and (N, C, L) stored as (N, L, C)).
-bool rows_are_runs(const at::Tensor& t, const BlockGeometry& g) {
+// (channels_last and channels_last_3d, and (N, C, L) stored as (N, L, C)), short enough for the
+// row path, and whether the row path's list of block runs (4 bytes for each row of each block)
+// stays within a quarter of t's elements: dense seeds take the strided path, which needs none.
+bool rows_are_runs(const at::Tensor& t, const BlockGeometry& g, int64_t seeds) {
   const int64_t channels = t.size(1);
   const int64_t width = t.size(t.dim() - 1);
+  const int64_t runs = seeds * g.block[0] * g.block[1];
   return (channels == 1 || t.stride(1) == 1) && (width == 1 || t.stride(t.dim() - 1) == channels) &&
-         width * channels <= kMaxRowElements;
+         width * channels <= kMaxRowElements && runs <= t.numel() / 4;
 }
 
 // Zeroes the cells of a row (W * C, C innermost) that `entries` name: entry e is the start
 // cell w * C + c of a block's run of `width` cells along W, in channel c alone, or in every
 // channel (`all_channels`, where e = w * C).
 template <typename T>
-inline void zero_blocks(T* row, const int64_t* begin, const int64_t* end, int64_t width,
+inline void zero_blocks(T* row, const int32_t* begin, const int32_t* end, int64_t width,
                         int64_t channels, bool all_channels) {
   const T zero(0);
-  for (const int64_t* e = begin; e != end; ++e) {
+  for (const int32_t* e = begin; e != end; ++e) {
     if (all_channels) {
       std::fill(row + *e, row + *e + width * channels, zero);
     } else {
@@ -158,9 +161,11 @@ void block_drop_rows(const T* src, T* dst, const Strides& strides, const BlockGe
   };
   for_each_run([&](int64_t row, int64_t) { ++starts[static_cast<size_t>(row) + 1]; });
   for (int64_t r = 0; r < rows; ++r) starts[r + 1] += starts[r];
-  std::vector<int64_t> entries(static_cast<size_t>(starts[rows]));
+  std::vector<int32_t> entries(static_cast<size_t>(starts[rows]));  // cells < kMaxRowElements
   std::vector<int64_t> next(starts.begin(), starts.end() - 1);
-  for_each_run([&](int64_t row, int64_t cell) { entries[next[row]++] = cell; });
+  for_each_run([&](int64_t row, int64_t cell) {
+    entries[next[row]++] = static_cast<int32_t>(cell);
+  });
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(length, 1));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
@@ -329,7 +334,7 @@ at::Tensor block_drop(const at::Tensor& x, const at::Tensor& seeds_in, at::IntAr
         if (alike && maps_are_runs(out, g)) {
           block_drop_maps<scalar_t>(src, dst, strides, g, maps, channels, s, s_end, per_mask,
                                     factor);
-        } else if (alike && rows_are_runs(out, g)) {
+        } else if (alike && rows_are_runs(out, g, seeds.numel())) {
           block_drop_rows<scalar_t>(src, dst, strides, g, x.size(0), channels, s, s_end,
                                     per_mask, factor);
         } else {

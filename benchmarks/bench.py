@@ -3,6 +3,7 @@
     python benchmarks/bench.py                      # the grid: ops x sizes x dtypes x layouts
     python benchmarks/bench.py --quick --json       # small sizes; JSON only on standard output
     python benchmarks/bench.py --ops dropout --sizes 16M --dtypes float32 --rounds 7
+    python benchmarks/bench.py --modules --quick    # the module forms against the peers' modules
 
 For every case each implementation (dropkit, its peers, and the unavoidable-copies floor) is timed
 in short blocks of calls that alternate between the implementations, in a rotating order, so that
@@ -57,6 +58,15 @@ OPS: dict[str, Callable[[Tensor], Tensor]] = {
     "drop_block_shared": lambda t: dk.functional.drop_block(t, 0.1, 7, shared_channels=True),
     "drop_path": lambda t: dk.functional.drop_path(t, 0.2),
 }
+# The module forms (not in the default grid: --ops dropout_module,... or --modules), timed
+# against the peers' modules: what a model pays per layer, module call included.
+MODULES: dict[str, Callable[[Tensor], Tensor]] = {
+    "dropout_module": dk.nn.Dropout(0.3),
+    "spatial_dropout_module": dk.nn.SpatialDropout2d(0.3),
+    "drop_block_module": dk.nn.DropBlock2d(0.1, 7),
+    "drop_path_module": dk.nn.DropPath(0.2),
+}
+CASES = {**OPS, **MODULES}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 LAYOUTS = ("contiguous", "channels_last", "transposed")
 QUICK_SIZES = ("1K", "16K", "256K", "1M")
@@ -166,7 +176,7 @@ def run_case(
     """Every implementation of one case, interleaved over ``rounds``; ratios formed per round."""
     x = make_input(SHAPES[size], DTYPES[dtype], layout)
     grad = make_gradient(x)
-    steps = {"dropkit": train_step(OPS[op], x, grad), "floor": floor_step(x, grad)}
+    steps = {"dropkit": train_step(CASES[op], x, grad), "floor": floor_step(x, grad)}
     steps.update({name: train_step(function, x, grad) for name, function in peers.items()})
     for step in steps.values():  # warm-up: first calls build kernels and caches
         step()
@@ -186,7 +196,7 @@ def run_case(
         "vs_floor": _spread(
             [mine / floor for mine, floor in zip(ours, times["floor"], strict=True)]
         ),
-        "saved_B_per_elem": {"dropkit": round(saved_bytes_per_element(OPS[op], x), 3)},
+        "saved_B_per_elem": {"dropkit": round(saved_bytes_per_element(CASES[op], x), 3)},
         "peers": {},
     }
     for name, function in peers.items():
@@ -237,7 +247,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="benchmarks/bench.py",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument("--ops", default=",".join(OPS), help="comma-separated ops")
+    parser.add_argument(
+        "--ops", default=None, help="comma-separated ops or modules (the five ops by default)"
+    )
+    parser.add_argument("--modules", action="store_true", help="the module forms instead")
     parser.add_argument("--sizes", default=None, help="comma-separated sizes (1K ... 64M)")
     parser.add_argument("--dtypes", default="float32,bfloat16,float16", help="comma-separated")
     parser.add_argument("--layouts", default=",".join(LAYOUTS), help="comma-separated")
@@ -251,7 +264,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     sizes = args.sizes or ",".join(QUICK_SIZES if args.quick else SHAPES)
     chosen = {
-        "ops": (args.ops, OPS),
+        "ops": (args.ops or ",".join(MODULES if args.modules else OPS), CASES),
         "sizes": (sizes, SHAPES),
         "dtypes": (args.dtypes, DTYPES),
         "layouts": (args.layouts, LAYOUTS),

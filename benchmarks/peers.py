@@ -80,6 +80,7 @@ def peers_for(
 ) -> dict[str, Op]:
     """The peer implementations of ``op`` (one of the benchmark's op names)."""
     import torch.nn.functional as F
+    from torch import nn
 
     peers: dict[str, Op] = {}
     if op == "dropout":
@@ -99,6 +100,19 @@ def peers_for(
             peers["torchvision stochastic_depth"] = lambda t: depth.stochastic_depth(t, 0.2, "row")
         if timm is not None:
             peers["timm drop_path"] = lambda t: timm.drop_path(t, 0.2, True)
+    elif op == "dropout_module":
+        peers["torch nn.Dropout"] = nn.Dropout(0.3)
+    elif op == "spatial_dropout_module":
+        peers["torch nn.Dropout2d"] = nn.Dropout2d(0.3)
+    elif op == "drop_block_module":
+        if "drop_block" in torchvision:
+            peers["torchvision DropBlock2d"] = torchvision["drop_block"].DropBlock2d(0.1, 7)
+    elif op == "drop_path_module":
+        if "stochastic_depth" in torchvision:
+            depth = torchvision["stochastic_depth"]
+            peers["torchvision StochasticDepth"] = depth.StochasticDepth(0.2, "row")
+        if timm is not None:
+            peers["timm DropPath"] = timm.DropPath(0.2)
     else:
         raise ValueError(f"unknown op {op!r}")
     return peers

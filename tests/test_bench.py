@@ -158,3 +158,22 @@ def test_dropkit_bench_outside_a_clone(
         "dropkit bench: error: the benchmark lives in dropkit's source repository "
         "(benchmarks/bench.py); run it from a clone"
     )
+
+
+def test_bench_times_the_module_forms_against_the_peers_modules() -> None:
+    result = run_script(
+        "bench.py", "--modules", "--sizes", "1K", "--dtypes", "float32", "--layouts",
+        "contiguous", "--rounds", "1", "--min-run-time", "0.001", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert [row["op"] for row in rows] == [
+        "dropout_module",
+        "spatial_dropout_module",
+        "drop_block_module",
+        "drop_path_module",
+    ]
+    assert "torch nn.Dropout" in rows[0]["peers"]
+    assert "torch nn.Dropout2d" in rows[1]["peers"]
+    assert rows[3]["saved_B_per_elem"]["dropkit"] == round(8 / 1024, 3)  # the seed alone
+    assert list(peers.peers_for("dropout_module", {}, None)) == ["torch nn.Dropout"]

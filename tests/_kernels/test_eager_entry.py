@@ -89,6 +89,21 @@ def test_eager_calls_record_the_compiled_backward_node(name, node):
         y.backward(torch.ones_like(y))
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_drop_block_records_the_compiled_backward_node(shared):
+    x = torch.randn(4, 6, 12, 12, requires_grad=True)
+    y = dk.functional.drop_block(x, 0.3, 3, shared_channels=shared)
+    assert y.grad_fn.name() == "DropBlockBackward"
+    y.backward(torch.ones_like(y))
+    kept = y.detach() != 0
+    scales = x.grad[kept]  # one scale for every kept cell, zero gradient in the blocks
+    assert torch.equal(scales, scales[:1].expand_as(scales)) and scales[0] > 1
+    assert torch.equal(x.grad[~kept], torch.zeros_like(x.grad[~kept]))
+    torch.testing.assert_close(y.detach()[kept], x.detach()[kept] * scales[0])
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward(torch.ones_like(y))
+
+
 def test_no_node_without_grad_and_the_input_untouched():
     x = torch.randn(5, 4, 3, 3)
     y = dk.functional.dropout(x, 0.3)
@@ -122,15 +137,23 @@ def test_compiled_autograd_gives_the_eager_gradient():
     x = torch.randn(6, 8, 4, 4, requires_grad=True)
     weights = torch.randn(6, 8, 4, 4)
 
+    def forward(t):
+        blocks = dk.functional.drop_block(t, 0.3, 2) + dk.functional.drop_block(
+            t, 0.2, 3, shared_channels=True
+        )
+        return dk.functional.dropout(t, 0.4) + dk.functional.drop_path(t, 0.3) + blocks
+
     torch.manual_seed(5)
-    y = dk.functional.dropout(x, 0.4) + dk.functional.drop_path(x, 0.3)
+    y = forward(x)
     (eager,) = torch.autograd.grad((y * weights).sum(), x)
     torch._dynamo.reset()
     torch.manual_seed(5)
-    y = dk.functional.dropout(x, 0.4) + dk.functional.drop_path(x, 0.3)
+    y = forward(x)
     with compiled_autograd._enable(torch.compile(backend="eager")):
         (y * weights).sum().backward()
-    assert torch.equal(x.grad, eager)
+    # the same masks; the five branches' gradients may be summed in another order (a wrong mask
+    # would be off by whole weights, not by rounding)
+    torch.testing.assert_close(x.grad, eager, rtol=1e-6, atol=1e-5)
     assert not torch.equal(eager, torch.zeros_like(eager))
 
 

@@ -282,8 +282,9 @@ at::Tensor broadcast_dropout_forward(c10::DispatchKeySet keys, const at::Tensor&
                                            mask_shape);
 }
 
-at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
-                              c10::SymIntArrayRef blocks, bool shared, const at::Tensor& seed) {
+std::optional<at::Tensor> drop_block_fast(c10::DispatchKeySet keys, const at::Tensor& x,
+                                          double gamma, c10::SymIntArrayRef blocks, bool shared,
+                                          const at::Tensor& seed) {
   if (fast_tensor(keys, x)) {
     const auto sizes = concrete(blocks);
     const auto value = seed_value(seed);
@@ -291,17 +292,23 @@ at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, dou
       return drop_block_seeded(x, gamma, *sizes, shared, *value);
     }
   }
-  return operators().drop_block.redispatch(keys & kBelowAutograd, x, gamma, blocks,
-                                    shared, seed);
+  return std::nullopt;
+}
+
+at::Tensor drop_block_forward(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
+                              c10::SymIntArrayRef blocks, bool shared, const at::Tensor& seed) {
+  if (auto out = drop_block_fast(keys, x, gamma, blocks, shared, seed)) return *std::move(out);
+  return operators().drop_block.redispatch(keys & kBelowAutograd, x, gamma, blocks, shared, seed);
 }
 
 // --- autograd: the backward applies the same operator to the gradient --------------------------
 
-// The keys a backward may hand the compiled kernel (dropout_fast, broadcast_dropout_fast) to
-// compute the operator on `grad` directly, skipping the dispatcher and a second autograd
-// function (any other case calls the operator): only when nothing above autograd would see the call (no
-// autocast, functorch transform or Python mode), no graph is recorded (create_graph=False, or
-// a gradient that needs none) and the gradient carries no forward-mode tangent.
+// The keys a backward may hand the compiled kernel (dropout_fast, broadcast_dropout_fast,
+// drop_block_fast) to compute the operator on `grad` directly, skipping the dispatcher and the
+// autograd kernel (any other case calls the operator): only when nothing above autograd would
+// see the call (no autocast, functorch transform or Python mode), no graph is recorded
+// (create_graph=False, or a gradient that needs none) and the gradient carries no forward-mode
+// tangent.
 std::optional<c10::DispatchKeySet> direct_keys(const at::Tensor& grad) {
   if (at::GradMode::is_enabled() && grad.requires_grad()) return std::nullopt;
   const auto local = c10::impl::tls_local_dispatch_key_set();
@@ -323,60 +330,82 @@ at::Tensor regenerate(const at::Tensor& grad, Fast fast, Call call) {
   return call();
 }
 
-// The backward node of dropout and broadcast_dropout: the operator applied to the gradient,
-// regenerating the mask from the saved seed (8 bytes). A plain autograd Node, as PyTorch's own
-// operators record, rather than a custom Function, whose context dictionary and output
-// wrapping cost several microseconds a call; it supports compiled autograd the same way.
+// The operators whose backward regenerates their mask from the saved seed.
+enum class Seeded : int64_t { kDropout, kBroadcast, kBlock };
+
+// The backward node of dropout, broadcast_dropout and drop_block: the operator applied to the
+// gradient, regenerating the mask (or the block seeds) from the saved seed (8 bytes). A plain
+// autograd Node, as PyTorch's own operators record, rather than a custom Function, whose context
+// dictionary and output wrapping cost several microseconds a call; it supports compiled
+// autograd the same way.
 struct SeededBackward : public torch::autograd::Node {
-  double p = 0.0;
+  Seeded op = Seeded::kDropout;
+  double rate = 0.0;  // p, or DropBlock's gamma
   torch::autograd::SavedVariable seed;
-  std::optional<std::vector<c10::SymInt>> mask_shape;  // broadcast_dropout's; none for dropout
+  std::vector<c10::SymInt> sizes;  // broadcast_dropout's mask shape, drop_block's block sizes
+  bool shared = false;             // drop_block's
 
   std::string name() const override {
-    return mask_shape ? "BroadcastDropoutBackward" : "DropoutBackward";
+    switch (op) {
+      case Seeded::kDropout: return "DropoutBackward";
+      case Seeded::kBroadcast: return "BroadcastDropoutBackward";
+      case Seeded::kBlock: return "DropBlockBackward";
+    }
+    return "SeededBackward";
   }
 
   variable_list apply(variable_list&& grads) override {
     const at::Tensor saved = seed.unpack();
     const at::Tensor& grad = grads[0];
-    if (!mask_shape) {
-      return {regenerate(
-          grad, [&](c10::DispatchKeySet keys) { return dropout_fast(keys, grad, p, saved); },
-          [&] { return operators().dropout.call(grad, p, saved); })};
+    switch (op) {
+      case Seeded::kDropout:
+        return {regenerate(
+            grad, [&](c10::DispatchKeySet keys) { return dropout_fast(keys, grad, rate, saved); },
+            [&] { return operators().dropout.call(grad, rate, saved); })};
+      case Seeded::kBroadcast:
+        return {regenerate(
+            grad,
+            [&](c10::DispatchKeySet keys) {
+              return broadcast_dropout_fast(keys, grad, rate, saved, sizes);
+            },
+            [&] { return operators().broadcast_dropout.call(grad, rate, saved, sizes); })};
+      case Seeded::kBlock:
+        return {regenerate(
+            grad,
+            [&](c10::DispatchKeySet keys) {
+              return drop_block_fast(keys, grad, rate, sizes, shared, saved);
+            },
+            [&] { return operators().drop_block.call(grad, rate, sizes, shared, saved); })};
     }
-    return {regenerate(
-        grad,
-        [&](c10::DispatchKeySet keys) {
-          return broadcast_dropout_fast(keys, grad, p, saved, *mask_shape);
-        },
-        [&] { return operators().broadcast_dropout.call(grad, p, saved, *mask_shape); })};
+    TORCH_CHECK(false, "dropkit: unknown seeded operator");
   }
 
   void release_variables() override { seed.reset_data(); }
 
   void compiled_args(torch::dynamo::autograd::CompiledNodeArgs& args) const override {
     args.collect(seed, false);
-    args.collect(p);
-    args.collect(mask_shape);
+    args.collect(static_cast<int64_t>(op));
+    args.collect(rate);
+    args.collect(sizes);
+    args.collect(shared);
   }
 
   variable_list apply_with_saved(const variable_list& inputs,
                                  torch::dynamo::autograd::SwapSavedVariables& saved) override {
     saved.before(seed);
-    saved.before(mask_shape);
+    saved.before(sizes);
     variable_list grads = apply(variable_list(inputs));
     saved.after(seed);
-    saved.after(mask_shape);
+    saved.after(sizes);
     return grads;
   }
 };
 
-// `forward()` computed below autograd, with a SeededBackward node recorded on it when x takes
-// part in autograd.
+// `forward()` computed below autograd, with a SeededBackward node for `op` recorded on it when x
+// takes part in autograd.
 template <typename Forward>
-at::Tensor seeded_with_node(const at::Tensor& x, double p, const at::Tensor& seed,
-                            std::optional<std::vector<c10::SymInt>> mask_shape,
-                            Forward forward) {
+at::Tensor seeded_with_node(const at::Tensor& x, Seeded op, double rate, const at::Tensor& seed,
+                            c10::SymIntArrayRef sizes, bool shared, Forward forward) {
   at::Tensor out;
   {
     at::AutoDispatchBelowADInplaceOrView below;
@@ -385,9 +414,11 @@ at::Tensor seeded_with_node(const at::Tensor& x, double p, const at::Tensor& see
   if (torch::autograd::compute_requires_grad(x)) {
     auto node = c10::make_intrusive<SeededBackward>();
     node->set_next_edges(torch::autograd::collect_next_edges(x));
-    node->p = p;
+    node->op = op;
+    node->rate = rate;
     node->seed = torch::autograd::SavedVariable(seed, /*is_output=*/false);
-    node->mask_shape = std::move(mask_shape);
+    node->sizes = sizes.vec();
+    node->shared = shared;
     torch::autograd::set_history(out, node);
   }
   return out;
@@ -408,29 +439,6 @@ struct MaskScaleFunction : public torch::autograd::Function<MaskScaleFunction> {
       grad = operators().mask_scale.call(grads[0], saved[0], ctx->saved_data["scale"].toDouble());
     }
     return {at::Tensor(), grad, at::Tensor(), at::Tensor()};
-  }
-};
-
-struct DropBlockFunction : public torch::autograd::Function<DropBlockFunction> {
-  static at::Tensor forward(AutogradContext* ctx, c10::DispatchKeySet keys, const at::Tensor& x,
-                            double gamma, c10::SymIntArrayRef blocks, bool shared,
-                            const at::Tensor& seed) {
-    ctx->saved_data["gamma"] = gamma;
-    ctx->saved_data["blocks"] = blocks.vec();
-    ctx->saved_data["shared"] = shared;
-    ctx->save_for_backward({seed});
-    return drop_block_forward(keys, x, gamma, blocks, shared, seed);
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    at::Tensor grad;
-    if (grads[0].defined()) {
-      const auto blocks = ctx->saved_data["blocks"].toSymIntVector();
-      grad = operators().drop_block.call(grads[0], ctx->saved_data["gamma"].toDouble(), blocks,
-                                  ctx->saved_data["shared"].toBool(), saved[0]);
-    }
-    return {at::Tensor(), grad, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -459,7 +467,7 @@ at::Tensor dropout_autograd(c10::DispatchKeySet keys, const at::Tensor& x, doubl
                             const at::Tensor& seed) {
   auto apply = [&](const at::Tensor& t) { return operators().dropout.call(t, p, seed); };
   auto compute = [&](const at::Tensor& primal) {
-    return seeded_with_node(primal, p, seed, std::nullopt,
+    return seeded_with_node(primal, Seeded::kDropout, p, seed, {}, false,
                             [&] { return dropout_forward(keys, primal, p, seed); });
   };
   return with_tangent(x, apply, compute);
@@ -471,7 +479,7 @@ at::Tensor broadcast_dropout_autograd(c10::DispatchKeySet keys, const at::Tensor
     return operators().broadcast_dropout.call(t, p, seed, mask_shape);
   };
   auto compute = [&](const at::Tensor& primal) {
-    return seeded_with_node(primal, p, seed, mask_shape.vec(), [&] {
+    return seeded_with_node(primal, Seeded::kBroadcast, p, seed, mask_shape, false, [&] {
       return broadcast_dropout_forward(keys, primal, p, seed, mask_shape);
     });
   };
@@ -489,7 +497,12 @@ at::Tensor drop_block_autograd(c10::DispatchKeySet keys, const at::Tensor& x, do
   auto apply = [&](const at::Tensor& t) {
     return operators().drop_block.call(t, gamma, blocks, shared, seed);
   };
-  return with_autograd<DropBlockFunction>(x, apply, keys, gamma, blocks, shared, seed);
+  auto compute = [&](const at::Tensor& primal) {
+    return seeded_with_node(primal, Seeded::kBlock, gamma, seed, blocks, shared, [&] {
+      return drop_block_forward(keys, primal, gamma, blocks, shared, seed);
+    });
+  };
+  return with_tangent(x, apply, compute);
 }
 
 at::Tensor keep_mask_autograd(c10::DispatchKeySet keys, const at::Tensor& seed,

@@ -214,13 +214,46 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def environment() -> dict[str, Any]:
+# glibc's mallopt parameters: the heap top it keeps instead of returning it to the system, and
+# the size from which it maps blocks of their own (its largest allowed value on 64-bit).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+STEADY_TRIM, STEADY_MMAP = 1 << 40, 32 << 20
+
+
+def steady_allocator() -> str:
+    """Fix glibc's heap thresholds for the process, or say why not.
+
+    glibc moves its thresholds as blocks are freed and returns the top of the heap to the system
+    past the trim threshold, so whether an implementation's multi-megabyte outputs come back as
+    recycled memory or as fresh pages (a page fault each 4 KiB) depends on the order of earlier
+    allocations: a 1M-element case could take twice as long for one implementation in one run
+    and not in the next. With the thresholds fixed, blocks up to 32 MiB are always recycled and
+    larger ones always mapped afresh, alike for every implementation.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return "system (no C library found)"
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return "system (not glibc)"
+    if not (mallopt(M_TRIM_THRESHOLD, STEADY_TRIM) and mallopt(M_MMAP_THRESHOLD, STEADY_MMAP)):
+        return "system (mallopt refused)"
+    return "steady (glibc: no heap trimming, own mappings from 32 MiB)"
+
+
+def environment(allocator: str = "system") -> dict[str, Any]:
     """What can move timings: versions, threads, huge pages, allocator and backend settings."""
     huge_pages = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     return {
         "torch": torch.__version__,
         "dropkit": dk.__version__,
         "threads": torch.get_num_threads(),
+        "allocator": allocator,
         "transparent_huge_pages": huge_pages.read_text().strip() if huge_pages.exists() else None,
         "settings": {
             key: value
@@ -260,6 +293,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--min-run-time", type=float, default=0.05, help="seconds per implementation and round"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (torch's own)")
+    parser.add_argument(
+        "--allocator",
+        choices=("steady", "system"),
+        default="steady",
+        help="steady: fix glibc's heap thresholds (default); system: leave them as they are",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
     sizes = args.sizes or ",".join(QUICK_SIZES if args.quick else SHAPES)
@@ -289,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torchvision = peer_loading.load_torchvision(places)
     timm = peer_loading.load_timm(places)
     log = sys.stderr if args.json else sys.stdout
-    setting = environment()
+    allocator = steady_allocator() if args.allocator == "steady" else "system"
+    setting = environment(allocator)
     print(json.dumps(setting), file=log, flush=True)
     missing = [name for name, found in (("torchvision", torchvision), ("timm", timm)) if not found]
     if missing:

@@ -20,9 +20,7 @@
 #include <ATen/core/DistributionsHelper.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/arange.h>
-#include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/floor.h>
 #include <ATen/ops/log1p.h>
 #include <ATen/ops/randint.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -138,9 +136,10 @@ const Operators& operators() {
 // --- DropBlock's sparse seeds ------------------------------------------------------------------
 
 // Sorted positions in [0, count), each chosen with probability `rate`, by geometric gaps from the
-// Philox words of `seed` (stream k + 1 for the k-th batch). The same ATen operations on the same
-// sizes as dropkit._kernels.sparse_block.bernoulli_positions, so the positions are bit for bit
-// the same as the pure-PyTorch path's.
+// Philox words of `seed` (stream k + 1 for the k-th batch). Bit for bit the positions of
+// dropkit._kernels.sparse_block.bernoulli_positions: the steps it takes as tensor operations are
+// exact here as scalar ones (the uniform from a word, the IEEE division, floor, clamp and sums),
+// and the one that is not, log1p, is ATen's own log1p on the same sizes.
 at::Tensor bernoulli_positions(int64_t count, double rate, int64_t seed) {
   const auto options = at::TensorOptions().dtype(at::kLong);
   if (count == 0 || rate <= 0.0) return at::empty({0}, options);
@@ -148,25 +147,30 @@ at::Tensor bernoulli_positions(int64_t count, double rate, int64_t seed) {
   const double log_miss = std::log1p(-rate);
   const double expected = static_cast<double>(count) * rate;
   auto draws = static_cast<int64_t>(expected + 6.0 * std::sqrt(expected) + 16);
-  std::vector<at::Tensor> chunks;
+  std::vector<int64_t> positions;
+  std::vector<int64_t> words;
+  int64_t batch = 0;
   int64_t last = -1;
-  while (true) {
-    at::Tensor words = at::empty({draws}, options);
-    dropkit::random_words(words.mutable_data_ptr<int64_t>(), draws, seed,
-                          static_cast<int64_t>(chunks.size()) + 1);
-    at::Tensor uniform = words.to(at::kDouble).add_(0.5).mul_(std::ldexp(1.0, -32));
-    at::Tensor gaps = at::floor(at::log1p(uniform.neg()).div(log_miss));
-    gaps.clamp_(std::nullopt, c10::Scalar(count));
-    at::Tensor positions = gaps.to(at::kLong).add_(1).cumsum_(0).add_(last);
-    last = positions.const_data_ptr<int64_t>()[draws - 1];
-    chunks.push_back(positions);
-    if (last >= count) break;
+  while (last < count) {
+    words.resize(static_cast<size_t>(draws));
+    dropkit::random_words(words.data(), draws, seed, ++batch);
+    at::Tensor logs = at::empty({draws}, at::TensorOptions().dtype(at::kDouble));
+    double* value = logs.mutable_data_ptr<double>();
+    for (int64_t i = 0; i < draws; ++i) {  // -(word + 0.5) / 2^32: exact in double
+      value[i] = -((static_cast<double>(words[i]) + 0.5) * std::ldexp(1.0, -32));
+    }
+    logs.log1p_();
+    for (int64_t i = 0; i < draws; ++i) {
+      const double gap = std::min(std::floor(value[i] / log_miss), static_cast<double>(count));
+      last += static_cast<int64_t>(gap) + 1;
+      positions.push_back(last);
+    }
     draws = draws / 2 + 16;
   }
-  at::Tensor positions = at::cat(chunks);
-  const int64_t* begin = positions.const_data_ptr<int64_t>();
-  const int64_t kept = std::lower_bound(begin, begin + positions.numel(), count) - begin;
-  return positions.narrow(0, 0, kept);
+  const auto kept = std::lower_bound(positions.begin(), positions.end(), count) - positions.begin();
+  at::Tensor out = at::empty({kept}, options);
+  std::copy(positions.begin(), positions.begin() + kept, out.mutable_data_ptr<int64_t>());
+  return out;
 }
 
 // The block seeds of a dense rate: every position of the (maps, *valid) seed grid that the Philox

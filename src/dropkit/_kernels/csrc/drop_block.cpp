@@ -148,7 +148,7 @@ void block_drop_rows(const T* src, T* dst, const Strides& strides, const BlockGe
   const int64_t masks_per_sample = channels / per_mask;
   const bool all_channels = per_mask > 1;
   std::vector<int64_t> starts(static_cast<size_t>(rows) + 1, 0);
-  const auto for_each_run = [&](auto visit) {  // visit(row, tile cell) of every block run
+  const auto for_each_run = [&](auto visit) {  // visit(row, start cell in the row) per block run
     for (const int64_t* it = s; it != s_end; ++it) {
       const int64_t mask_map = *it / g.seed_cells;
       const int64_t sample = mask_map / masks_per_sample;

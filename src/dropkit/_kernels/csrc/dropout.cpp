@@ -22,10 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <functional>
-#include <tuple>
 #include <type_traits>
-#include <vector>
 
 #include "elements.h"
 #include "kernels.h"

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import os
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
@@ -155,6 +156,22 @@ def fsdp(out: Path) -> None:
         averaged.append(parameter.grad / world)
     result = {"probe": probe, "gradients": gradients, "averaged": averaged}
     torch.save(result, out / f"fsdp-rank{rank}.pt")
+    release_groups(mesh)
+
+
+def release_groups(mesh: DeviceMesh) -> None:
+    """Drop the process groups a mesh holds, so that ``destroy_process_group`` frees them.
+
+    After ``fully_shard``, torch keeps the mesh alive (it is referenced from DTensor state that
+    outlives the model), and the mesh holds its process groups; the sharded model's own
+    reference cycles hold them too, until a garbage collection (``main`` runs one). Groups still
+    held at ``destroy_process_group`` keep their gloo threads, which are torn down while the
+    interpreter exits and now and then abort the process ("terminate called without an active
+    exception") after all its work is done. Call this once the mesh is no longer used.
+    """
+    registry = getattr(mesh, "_pg_registry", None)
+    if isinstance(registry, dict):
+        registry.clear()
 
 
 def resume(out: Path, steps: int) -> None:
@@ -189,6 +206,7 @@ def main() -> None:
         else:
             resume(args.out, args.steps)
     finally:
+        gc.collect()  # free the process groups that dead models' reference cycles still hold
         dist.destroy_process_group()
 
 

@@ -18,6 +18,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "distributed_dropout.py"
+EXIT_THREADS = Path(__file__).with_name("exit_threads.py")  # runs SCRIPT, reports what is left
 TIMEOUT_S = 180  # one launch's bound (a hung rendezvous), far above the seconds it takes
 
 pytestmark = pytest.mark.skipif(
@@ -47,9 +48,10 @@ def launch(command: str, world: int, out: Path, *extra: str) -> list[dict]:
             OMP_NUM_THREADS="1",
             PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
         )
+        arguments = [str(EXIT_THREADS), str(SCRIPT), command, "--out", str(out), *extra]
         processes.append(
             subprocess.Popen(
-                [sys.executable, str(SCRIPT), command, "--out", str(out), *extra],
+                [sys.executable, *arguments],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -63,6 +65,13 @@ def launch(command: str, world: int, out: Path, *extra: str) -> list[dict]:
             output, _ = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
             if process.returncode != 0:
                 failures.append(f"rank {rank} exited {process.returncode}:\n{output[-3000:]}")
+            left = [line for line in output.splitlines() if line.startswith("threads at exit:")]
+            # Every process group is gone once the script returns: no gloo thread is left to be
+            # torn down with the interpreter (which now and then aborts a finished rank).
+            if sys.platform == "linux" and not left:
+                failures.append(f"rank {rank} printed no thread report:\n{output[-3000:]}")
+            elif left and any(name in left[-1] for name in ("gloo", "tcpstore")):
+                failures.append(f"rank {rank} left process-group threads running: {left[-1]}")
     finally:
         for process in processes:
             if process.poll() is None:

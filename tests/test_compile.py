@@ -196,6 +196,20 @@ def test_jit_trace_of_a_training_module_draws_fresh_masks():
     assert 0.4 < (first == 0).double().mean().item() < 0.6
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_jit_trace_of_drop_block_draws_fresh_blocks(shared):
+    module = dk.DropBlock2d(0.3, 3, shared_channels=shared)
+    traced = torch.jit.trace(module, torch.ones(4, 6, 12, 12), check_trace=False)
+    kinds = {node.kind() for node in traced.inlined_graph.nodes()}
+    assert "dropkit::draw_drop_block" in kinds, kinds  # the seed is drawn inside the trace
+    first, second = traced(torch.ones(4, 6, 12, 12)), traced(torch.ones(4, 6, 12, 12))
+    assert not torch.equal(first, second)
+    for out in (first, second):
+        assert 0.15 < (out == 0).double().mean().item() < 0.45
+        if shared:  # one mask per sample, shared by its channels
+            assert torch.equal(out == 0, (out[:, :1] == 0).expand_as(out))
+
+
 def test_jit_trace_of_shared_masks_with_an_explicit_generator():
     # the Python path (explicit generator) passes the mask shape as plain sizes to the tracer
     generator = torch.Generator().manual_seed(0)

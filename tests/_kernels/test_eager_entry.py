@@ -1,4 +1,4 @@
-"""The eager CPU entry: ``dropkit::draw_dropout`` and the C++ backward nodes.
+"""The eager CPU entry: ``dropkit::draw_dropout``, ``draw_drop_block`` and the C++ backward nodes.
 
 An eager call on a plain CPU tensor with the global generator draws its seed inside the compiled
 operator and records a plain autograd node. Both must be invisible: the same seed, mask,
@@ -17,11 +17,20 @@ pytestmark = pytest.mark.skipif(
     not build.cpu_kernels_available(), reason="no C++ compiler: the compiled path is unavailable"
 )
 
+# gamma of DropBlock at p = 0.3 on 3x3 maps with 2x2 blocks: 0.3 * 9 / (4 * 4)
+BLOCK_GAMMA = 0.3 * 9 / 16
+
 CALLS = {
     "dropout": (lambda t: dk.functional.dropout(t, 0.3), None),
     "drop_path": (lambda t: dk.functional.drop_path(t, 0.3), [5, 1, 1, 1]),
     "spatial_dropout": (lambda t: dk.functional.spatial_dropout(t, 0.3), [5, 4, 1, 1]),
+    "drop_block": (lambda t: dk.functional.drop_block(t, 0.3, 2), "blocks"),
+    "drop_block_shared": (
+        lambda t: dk.functional.drop_block(t, 0.3, 2, shared_channels=True),
+        "shared blocks",
+    ),
 }
+ENTRIES = {"drop_block": "draw_drop_block", "drop_block_shared": "draw_drop_block"}
 
 
 def python_draw(x, mask_shape):
@@ -29,6 +38,8 @@ def python_draw(x, mask_shape):
     seed = philox.sample_seed()
     if mask_shape is None:
         return ops.seeded_dropout(x, 0.3, seed)
+    if mask_shape in ("blocks", "shared blocks"):
+        return ops.seeded_drop_block(x, BLOCK_GAMMA, [2, 2], mask_shape == "shared blocks", seed)
     return ops.seeded_broadcast_dropout(x, 0.3, seed, mask_shape)
 
 
@@ -37,6 +48,7 @@ def test_the_seed_mask_and_generator_state_are_the_python_draws(name):
     call, mask_shape = CALLS[name]
     x = torch.randn(5, 4, 3, 3)
     assert ops.draws_in_kernel(x)
+    differ = 0
     for state in range(300):  # many generator states: the seed's reduction must match torch's
         torch.manual_seed(state)
         ours = call(x)
@@ -45,19 +57,22 @@ def test_the_seed_mask_and_generator_state_are_the_python_draws(name):
         theirs = python_draw(x, mask_shape)
         assert torch.equal(ours, theirs), state
         assert torch.equal(ours_state, torch.get_rng_state()), state
+        differ += not torch.equal(ours, x)
+    assert differ > 250  # the calls did drop: nearly every state gives a mask that zeroes
 
 
 @pytest.mark.parametrize("name", list(CALLS))
 def test_a_plain_eager_call_reads_the_generator_without_an_operator(name):
     # The profiler records every operator call without changing dispatch: a plain eager call is
-    # draw_dropout and the operator it calls, with no aten::randint for the seed (the draw is
-    # read in C++), while inside a dispatch mode the seed comes from aten::randint.
+    # draw_dropout (draw_drop_block) and the operator it calls, with no aten::randint for the
+    # seed (the draw is read in C++), while inside a dispatch mode the seed comes from
+    # aten::randint.
     call, _ = CALLS[name]
     x = torch.randn(5, 4, 3, 3)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
         call(x)
     names = {event.name for event in profile.events()}
-    assert "dropkit::draw_dropout" in names, names
+    assert f"dropkit::{ENTRIES.get(name, 'draw_dropout')}" in names, names
     assert not any(name.startswith("aten::randint") for name in names), names
 
 
@@ -161,6 +176,25 @@ def test_compiled_autograd_gives_the_eager_gradient():
 def test_opcheck(mask_shape):
     x = torch.randn(4, 8, 6, 6, requires_grad=True)
     torch.library.opcheck(torch.ops.dropkit.draw_dropout.default, (x, 0.3, mask_shape))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_opcheck_drop_block(shared):
+    x = torch.randn(4, 8, 6, 6, requires_grad=True)
+    torch.library.opcheck(torch.ops.dropkit.draw_drop_block.default, (x, 0.1, [3, 3], shared))
+
+
+def test_drop_block_with_a_generator_or_under_a_transform_takes_the_seeded_operator():
+    x = torch.randn(5, 4, 3, 3)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        dk.functional.drop_block(x, 0.3, 2, generator=torch.Generator().manual_seed(0))
+    names = {event.name for event in profile.events()}
+    assert "dropkit::drop_block" in names and "dropkit::draw_drop_block" not in names, names
+    torch.manual_seed(3)
+    expected = dk.functional.drop_block(x, 0.3, 2)
+    torch.manual_seed(3)
+    (vjp_out, _) = torch.func.vjp(lambda t: dk.functional.drop_block(t, 0.3, 2), x)
+    assert torch.equal(vjp_out, expected)  # torch.func draws the same seed from Python
 
 
 def test_other_tensors_draw_from_python():

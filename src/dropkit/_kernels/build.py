@@ -194,7 +194,7 @@ def cpu_kernels_available() -> bool:
 
 
 def _load() -> bool:
-    if torch._C._dispatch_has_kernel_for_dispatch_key("dropkit::draw_dropout", "AutogradCPU"):
+    if torch._C._dispatch_has_kernel_for_dispatch_key("dropkit::draw_drop_block", "AutogradCPU"):
         # the newest registration: these sources are loaded
         _push_policy()
         return True

@@ -17,6 +17,8 @@ mask ``dropkit::keep_mask``:
 global generator (as :func:`dropkit._kernels.philox.sample_seed` draws it) and ``dropout`` or
 ``broadcast_dropout`` called with it: a composite of the two for eager CPU calls and
 ``torch.jit.trace`` (:func:`draws_in_kernel`), whose CPU kernel the compiled library supplies.
+``dropkit::draw_drop_block(Tensor x, float gamma, int[] blocks, bool shared)`` is the same for
+``drop_block``.
 
 Each has one implementation for every device that picks a backend at call time
 (:mod:`dropkit.backends`: the compiled CPU kernel, Triton on CUDA, or pure PyTorch, all giving
@@ -397,7 +399,7 @@ def call(op: Any, x: Tensor, *rest: Any) -> Tensor:
     return op._opoverload(x, *rest)
 
 
-# --- dropkit::draw_dropout: the seed draw and the operator in one call -------------------------
+# --- dropkit::draw_dropout and draw_drop_block: the seed draw and the operator in one call ------
 
 torch.library.define(
     "dropkit::draw_dropout",
@@ -414,10 +416,27 @@ def _draw_dropout_composite(x: Tensor, p: float, mask_shape: list[int] | None) -
     return call(broadcast_dropout_op, x, p, seed, list(mask_shape))
 
 
-# the overload's C++ callable: what ``OpOverload.__call__`` calls, without its Python frame
-_draw_dropout = getattr(
-    torch.ops.dropkit.draw_dropout.default, "_op", torch.ops.dropkit.draw_dropout.default
+torch.library.define(
+    "dropkit::draw_drop_block",
+    "(Tensor x, float gamma, int[] blocks, bool shared) -> Tensor",
+    tags=(torch.Tag.nondeterministic_seeded,),
 )
+
+
+@torch.library.impl("dropkit::draw_drop_block", "CompositeImplicitAutograd")
+def _draw_drop_block_composite(x: Tensor, gamma: float, blocks: list[int], shared: bool) -> Tensor:
+    seed = philox.sample_seed(None, x.device)
+    return call(drop_block_op, x, gamma, list(blocks), shared, seed)
+
+
+def _callable(overload: Any) -> Any:
+    """The overload's C++ callable: what ``OpOverload.__call__`` calls, without its Python
+    frame."""
+    return getattr(overload, "_op", overload)
+
+
+_draw_dropout = _callable(torch.ops.dropkit.draw_dropout.default)
+_draw_drop_block = _callable(torch.ops.dropkit.draw_drop_block.default)
 #: Whether the compiled library's kernel for ``draw_dropout`` (CPU tensors) is loaded.
 _compiled_draw = False
 
@@ -454,6 +473,13 @@ def draw_dropout(x: Tensor, p: float, mask_shape: list[int] | None) -> Tensor:
     pure-PyTorch implementation does; the compiled library draws the seed in C++). Only where
     :func:`draws_in_kernel` says so."""
     return _draw_dropout(x, p, mask_shape)
+
+
+def draw_drop_block(x: Tensor, gamma: float, blocks: list[int], shared: bool) -> Tensor:
+    """DropBlock of ``x`` with a seed drawn from the global generator, in one operator call:
+    :func:`dropkit._kernels.seeds.draw_seed` followed by :func:`seeded_drop_block`, as
+    :func:`draw_dropout` is for dropout. Only where :func:`draws_in_kernel` says so."""
+    return _draw_drop_block(x, gamma, blocks, shared)
 
 
 def seeded_dropout(x: Tensor, p: float, seed: Tensor) -> Tensor:

@@ -17,6 +17,8 @@ from dropkit.functional._tracing import traceable
 
 def block_sizes(block_size: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:
     """Validate ``block_size`` (an int, or one int per spatial dim) and return one size per dim."""
+    if type(block_size) is int and block_size >= 1:  # the common case, checked fast
+        return (block_size,) * spatial_dims
     if isinstance(block_size, int) and not isinstance(block_size, bool):
         return (check_positive_int(block_size, "block_size"),) * spatial_dims
     if isinstance(block_size, Sequence) and not isinstance(block_size, str):
@@ -105,12 +107,15 @@ def drop_block(
     spatial = tuple(x.shape[2:])
     sizes = block_sizes(block_size, len(spatial))
     shared_channels = check_bool(shared_channels, "shared_channels")
-    p, result = contract(x, p, training, generator)
-    if result is not None:
-        return result
+    if not (generator is None and training is True and type(p) is float and 0.0 < p < 1.0):
+        p, result = contract(x, p, training, generator)  # the common case needs no more checks
+        if result is not None:
+            return result
     if x.numel() == 0:
         return x
     blocks = tuple(min(block, size) for block, size in zip(sizes, spatial, strict=True))
     gamma = seed_rate(p, spatial, blocks)
+    if generator is None and ops.draws_in_kernel(x):  # the seed drawn in the operator call
+        return ops.draw_drop_block(x, gamma, list(blocks), shared_channels)
     seed = draw_seed(x.device, generator)
     return ops.seeded_drop_block(x, gamma, blocks, shared_channels, seed)

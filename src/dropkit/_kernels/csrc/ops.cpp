@@ -14,7 +14,8 @@
 // - in both cases records a C++ autograd node that keeps only the seed (the keep mask for
 //   mask_scale) and whose backward calls the operator again on the gradient.
 // Forward-mode AD is supported by applying the operator to the tangent. It also gives
-// draw_dropout (the seed draw and dropout in one call) its CPU kernel.
+// draw_dropout and draw_drop_block (the seed draw and the operator in one call) their CPU
+// kernels.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/DistributionsHelper.h>
@@ -565,6 +566,13 @@ at::Tensor draw_dropout(c10::DispatchKeySet keys, const at::Tensor& x, double p,
   return operators().broadcast_dropout.call(x, p, seed, c10::fromIntArrayRefSlow(*mask_shape));
 }
 
+// drop_block of x with a seed drawn as draw_dropout draws it: the CPU kernel of draw_drop_block.
+at::Tensor draw_drop_block(c10::DispatchKeySet keys, const at::Tensor& x, double gamma,
+                           at::IntArrayRef blocks, bool shared) {
+  const at::Tensor seed = draw_seed(keys, x);
+  return operators().drop_block.call(x, gamma, c10::fromIntArrayRefSlow(blocks), shared, seed);
+}
+
 // --- the internal operators the Python implementation calls --------------------------------------
 
 at::Tensor drop_block_fused(const at::Tensor& x, double gamma, at::IntArrayRef blocks,
@@ -607,4 +615,5 @@ TORCH_LIBRARY_IMPL(dropkit, AutogradCPU, m) {
   m.impl("drop_block", TORCH_FN(drop_block_autograd));
   m.impl("keep_mask", TORCH_FN(keep_mask_autograd));
   m.impl("draw_dropout", TORCH_FN(draw_dropout));
+  m.impl("draw_drop_block", TORCH_FN(draw_drop_block));
 }

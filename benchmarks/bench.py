@@ -215,9 +215,12 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 # glibc's mallopt parameters: the heap top it keeps instead of returning it to the system, and
-# the size from which it maps blocks of their own (its largest allowed value on 64-bit).
+# the size from which it maps blocks of their own. mallopt takes C ints, and ctypes passes a
+# larger Python int cut to its low 32 bits without a word (1 << 40 would arrive as 0: trim on
+# every free), so the trim threshold is the largest int; 32 MiB is the largest mapping
+# threshold glibc allows on 64-bit.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-STEADY_TRIM, STEADY_MMAP = 1 << 40, 32 << 20
+STEADY_TRIM, STEADY_MMAP = 2**31 - 1, 32 << 20
 
 
 def steady_allocator() -> str:
@@ -241,6 +244,7 @@ def steady_allocator() -> str:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return "system (not glibc)"
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     if not (mallopt(M_TRIM_THRESHOLD, STEADY_TRIM) and mallopt(M_MMAP_THRESHOLD, STEADY_MMAP)):
         return "system (mallopt refused)"
     return "steady (glibc: no heap trimming, own mappings from 32 MiB)"

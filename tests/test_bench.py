@@ -179,6 +179,46 @@ def test_bench_times_the_module_forms_against_the_peers_modules() -> None:
     assert list(peers.peers_for("dropout_module", {}, None)) == ["torch nn.Dropout"]
 
 
+STEADY_CHECK = """
+import resource, sys, torch
+sys.path.insert(0, sys.argv[1])
+import bench
+print(bench.steady_allocator())
+def cycle():
+    # 24 MiB in three blocks below the mapping threshold: more than any hole in the heap, so
+    # they reach its top, which glibc returns to the system when its trim threshold says so
+    blocks = [torch.empty(2 << 20) for _ in range(3)]
+    for block in blocks:
+        block.fill_(1.0)  # touch every page
+for _ in range(5):  # the heap grows to its working size
+    cycle()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    cycle()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_the_steady_allocator_recycles_freed_blocks_without_page_faults() -> None:
+    # Blocks freed at the top of the heap are kept and handed out again: no page faults. With
+    # the trim threshold cut to 0 (a value past a C int), glibc returned them on every free and
+    # each cycle faulted in up to all of their 6144 pages.
+    import bench
+
+    assert 0 < bench.STEADY_TRIM < 2**31 and 0 < bench.STEADY_MMAP < 2**31  # C ints
+    result = subprocess.run(
+        [sys.executable, "-c", STEADY_CHECK, str(ROOT / "benchmarks")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    setting, faults = result.stdout.split("\n")[:2]
+    if not setting.startswith("steady (glibc"):
+        pytest.skip(f"not glibc here: {setting}")
+    assert int(faults) < 2048, faults  # 20160 and more with the threshold at 0
+
+
 def test_the_steady_allocator_is_set_and_reported() -> None:
     import bench
 

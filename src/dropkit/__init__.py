@@ -11,6 +11,7 @@ Example:
     torch.Size([4, 32])
 """
 
+import dropkit._process_groups  # noqa: F401  (before any process group: see the module)
 from dropkit import backends, functional, nn, rng
 from dropkit.advisor import Diagnosis, TuneResult, diagnose, load_history, tune
 from dropkit.functional.drop_path import drop_path_residual

@@ -15,17 +15,30 @@ import sys
 from pathlib import Path
 
 
-def report() -> None:
+def native_threads() -> list[str] | None:
+    """The names of this process's native threads (Linux), or ``None`` where they can't be read."""
     tasks = Path("/proc/self/task")
     if not tasks.is_dir():
-        return
+        return None
     names = []
     for task in sorted(tasks.iterdir()):
         try:
             names.append((task / "comm").read_text().strip())
         except OSError:  # the thread ended meanwhile
             continue
-    print("threads at exit: " + ",".join(names), flush=True)
+    return names
+
+
+def group_threads() -> list[str]:
+    """The threads of gloo and of the TCP store still running in this process."""
+    names = native_threads() or []
+    return [name for name in names if "gloo" in name or "tcpstore" in name]
+
+
+def report() -> None:
+    names = native_threads()
+    if names is not None:
+        print("threads at exit: " + ",".join(names), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import torch.distributed as dist
 from torch import nn
 
 import dropkit as dk
+from tests.distributed.exit_threads import group_threads
 
 STEPS = 5
 
@@ -21,6 +22,10 @@ def worker(rank: int, port: int) -> None:
             train(rank, mode, p)
     finally:
         dist.destroy_process_group()
+    # Nothing may still hold the group: its gloo threads would be torn down with the interpreter,
+    # which now and then aborts a rank that has finished (see dropkit/_process_groups.py).
+    left = group_threads()
+    assert not left, f"rank {rank}: process-group threads still running after shutdown: {left}"
 
 
 def train(rank: int, mode: str, p: float) -> None:

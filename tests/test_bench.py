@@ -68,13 +68,24 @@ def test_rounds_alternate_blocks_in_a_rotating_order() -> None:
     assert order[12:18] == ["c", "c", "c", "a", "a", "b"]
 
 
-def test_calls_per_block_scales_to_the_time_asked() -> None:
-    import time
+@pytest.mark.parametrize(
+    ("step_seconds", "calls"), [(0.002, 10), (0.003, 7), (0.0001, 200), (0.03, 1), (0.5, 1)]
+)
+def test_calls_per_block_scales_to_the_time_asked(
+    monkeypatch: pytest.MonkeyPatch, step_seconds: float, calls: int
+) -> None:
+    import types
 
     import bench
 
-    assert bench.calls_per_block(lambda: time.sleep(0.002), 0.02) in range(5, 11)
-    assert bench.calls_per_block(lambda: time.sleep(0.03), 0.02) == 1
+    # A simulated clock that each call advances by step_seconds: exact, whatever the load.
+    now = [0.0]
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def step() -> None:
+        now[0] += step_seconds
+
+    assert bench.calls_per_block(step, 0.02) == calls
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed"])

@@ -4,6 +4,7 @@ backward."""
 from __future__ import annotations
 
 import math
+import signal
 
 import torch
 
@@ -39,3 +40,13 @@ def saved_bytes(function, *args) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         function(*args)
     return sum(sizes)
+
+
+def default_interrupt() -> None:
+    """``preexec_fn`` of a command a test interrupts: SIGINT back to its default disposition.
+
+    A shell starts a background job (``make test &``, a CI runner's script) with SIGINT ignored,
+    and children inherit that; Python then installs no KeyboardInterrupt handler and a Ctrl-C
+    sent by the test would be ignored. A command started from a terminal has the default.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

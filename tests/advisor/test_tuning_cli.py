@@ -18,6 +18,7 @@ optuna = pytest.importorskip("optuna")
 import dropkit  # noqa: E402
 from dropkit.cli import main  # noqa: E402
 from tests.advisor.test_tuning_faults import send_when  # noqa: E402
+from tests.helpers import default_interrupt  # noqa: E402
 
 TARGETS = """
 import math
@@ -132,6 +133,7 @@ def test_a_real_ctrl_c_is_exit_130_and_nothing_else(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_interrupt,
     )
     send_when(worker, (tmp_path / "started").exists, signal.SIGINT)
     out, err = worker.communicate(timeout=30)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import dropkit
+from tests.helpers import default_interrupt
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pipes")
 
@@ -52,6 +53,15 @@ def build():
 """
 
 
+# A check target interrupted inside code compiled from a string: CPython then ends the process
+# with SIGINT at exit, whatever exit code was asked for, unless the command exits by itself.
+INTERRUPTED_IN_EXEC = """\
+def build():
+    print("ready", flush=True)
+    exec("import time\\nfor _ in range(6000):\\n    time.sleep(0.01)")
+"""
+
+
 def start(folder: Path, *arguments: str, **options) -> subprocess.Popen:
     environment = dict(
         os.environ, PYTHONPATH=os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")])
@@ -62,6 +72,7 @@ def start(folder: Path, *arguments: str, **options) -> subprocess.Popen:
         env=environment,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_interrupt,
         **options,
     )
 
@@ -88,7 +99,13 @@ def test_ctrl_c_exits_130_and_prints_nothing_after_it(tmp_path):
     (tmp_path / "objective.py").write_text(SLOW_OBJECTIVE)
     (tmp_path / "noisy.py").write_text(NOISY_SHUTDOWN)
     # All start at once: each process spends most of its time importing torch.
-    commands = {"demo": DEMO.split(), "tune": TUNE.split(), "noisy": ["check", "noisy.py:build"]}
+    (tmp_path / "in_exec.py").write_text(INTERRUPTED_IN_EXEC)
+    commands = {
+        "demo": DEMO.split(),
+        "tune": TUNE.split(),
+        "noisy": ["check", "noisy.py:build"],
+        "exec": ["check", "in_exec.py:build"],
+    }
     processes = {
         name: start(tmp_path, *arguments, stdout=subprocess.PIPE)
         for name, arguments in commands.items()
@@ -107,6 +124,7 @@ def test_ctrl_c_exits_130_and_prints_nothing_after_it(tmp_path):
     assert not (tmp_path / "report" / "index.html").exists()
     # A worker thread and an exit handler that fail after Ctrl-C print nothing either.
     assert results["noisy"] == (130, "")
+    assert results["exec"] == (130, ""), "a KeyboardInterrupt that passed through exec()"
     code, err = results["tune"]
     assert code == 130
     # What optuna logged before the interrupt may stay; nothing may follow it.

@@ -8,7 +8,7 @@ standard error, for every subcommand alike (``dropkit.cli._errors`` has the full
   the exception), an environment fault (disk full, permission denied while writing, a database
   unreachable, a package missing) or an internal error of dropkit;
 - 2: bad input (a bad argument, a missing or unreadable input file, an unknown format);
-- 130: interrupted with Ctrl-C, nothing printed;
+- 130: interrupted with Ctrl-C, nothing printed (the process ends right after its exit handlers);
 - 141: standard output closed by its reader (``dropkit diagnose f | head -1``), nothing printed;
   0 when that happens while printing the help.
 
@@ -32,6 +32,7 @@ from types import ModuleType
 
 from dropkit.cli._common import (
     FAILURE,
+    INTERRUPTED,
     USAGE_ERROR,
     EnvironmentFault,
     Parser,
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure = process.flush_output()
         if failure is not None and code == 0:  # else the first failure (or Ctrl-C) is the one told
             code = report(failure, state.command, debug=False, helping=state.helping)
+        if code == INTERRUPTED:
+            process.exit_interrupted(code)
     return code
 
 

@@ -6,12 +6,13 @@ command (``main()`` without arguments) creates one :class:`CommandProcess`.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
 import threading
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 
 class CommandProcess:
@@ -38,6 +39,25 @@ class CommandProcess:
         threading.excepthook = lambda args: None
         sys.unraisablehook = lambda unraisable: None
         silence_stream(sys.stderr, 2)
+
+    def exit_interrupted(self, code: int) -> NoReturn:
+        """End the process with ``code`` (130) once Ctrl-C has been handled.
+
+        CPython kills a process with SIGINT at exit, whatever exit code it asked for, when a
+        ``KeyboardInterrupt`` has passed through code compiled from a string (``exec`` of
+        source, as ``dataclasses`` and ``namedtuple`` run while a module imports), even if the
+        exception was caught later. Ctrl-C during a lazy import of torch's would then end the
+        command with -SIGINT instead of 130. So the exit handlers run here, and the process ends
+        with ``os._exit``, which also leaves threads the interrupt stopped nothing to wait for.
+        """
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
     def flush_output(self) -> OSError | None:
         """Flush standard output; on failure point it at the null device and return the error."""

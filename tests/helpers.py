@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import signal
+import socket
 
 import torch
 
@@ -50,3 +51,10 @@ def default_interrupt() -> None:
     sent by the test would be ignored. A command started from a terminal has the default.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

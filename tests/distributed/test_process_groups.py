@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,11 +43,8 @@ SCRIPT = textwrap.dedent(
 
 
 def threads_left(first_import: str) -> str:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(port), first_import],
+        [sys.executable, "-c", SCRIPT, str(free_port()), first_import],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,20 +1,13 @@
 """DropPathResidual under DistributedDataParallel with its default settings (2 processes, gloo)."""
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import dropkit as dk
+from tests.helpers import free_port
 from tests.model._distributed import branch, worker
-
-
-def free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return int(listener.getsockname()[1])
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built")
